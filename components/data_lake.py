@@ -1,0 +1,82 @@
+"""DataLake: the KMS-encrypted bucket every site's extracts land in, one prefix per site."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.buckets import guard_bucket
+from components.naming import Naming
+
+
+class DataLake(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        naming: Naming,
+        site_prefixes: Sequence[str],
+        retention_days: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("hybrid:platform:DataLake", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = naming.tags(purpose="data-lake")
+
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{naming.prefix} data lake",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-key",
+            name=f"alias/{naming.shared('lake')}",
+            target_key_id=key.key_id,
+            opts=child,
+        )
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket_prefix=f"{naming.shared('lake')}-",
+            tags=tags,
+            opts=child,
+        )
+        guards = guard_bucket(name, bucket, key.arn, child)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.bucket,
+            rules=[
+                {
+                    "id": "abort-incomplete-uploads",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 2},
+                    "noncurrent_version_expiration": {"noncurrent_days": 30},
+                },
+                *(
+                    {
+                        "id": f"retain-{prefix}",
+                        "status": "Enabled",
+                        "filter": {"prefix": f"{prefix}/"},
+                        "expiration": {"days": retention_days},
+                    }
+                    for prefix in site_prefixes
+                ),
+            ],
+            # Lifecycle rules on an unversioned bucket would need rewriting once versioning lands.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=guards),
+        )
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.key_arn = key.arn
+        self.register_outputs(
+            {"bucketName": bucket.bucket, "bucketArn": bucket.arn, "keyArn": key.arn}
+        )

@@ -1,0 +1,89 @@
+"""The whole platform of one environment, assembled from the components."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config import StackConfig
+from components.data_lake import DataLake
+from components.etl_cluster import EtlCluster
+from components.image_registry import ImageRegistry
+from components.manifest import build_manifest, render
+from components.naming import Naming
+from components.network import Network
+from components.orchestrator import Orchestrator
+from components.site import SharedRefs, Site
+
+
+@dataclass(frozen=True)
+class Platform:
+    sites: dict[str, Site]
+    manifest: pulumi.Output[str]
+    lake: DataLake
+    registry: ImageRegistry
+    orchestrator: Orchestrator
+
+
+def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
+    naming = Naming(config.platform.environment)
+    account_id = aws.get_caller_identity_output().account_id
+
+    network = Network("network", naming=naming, cidr=config.platform.network.cidr)
+    lake = DataLake(
+        "lake",
+        naming=naming,
+        site_prefixes=[site.name for site in config.sites],
+        retention_days=config.platform.data_lake.retention_days,
+    )
+    registry = ImageRegistry("registry", naming=naming)
+    clusters = EtlCluster(
+        "clusters", naming=naming, platform_region=config.region, sites=config.sites
+    )
+    shared = SharedRefs(
+        account_id=account_id,
+        lake_bucket_name=lake.bucket_name,
+        lake_bucket_arn=lake.bucket_arn,
+        lake_key_arn=lake.key_arn,
+        repository_url=registry.repository_url,
+        repository_arn=registry.repository_arn,
+        image_tag=config.platform.etl_image_tag,
+        log_retention_days=config.platform.log_retention_days,
+        subnet_ids=network.private_subnet_ids,
+        security_group_id=network.etl_security_group_id,
+    )
+    sites = {
+        site.name: Site(site, naming=naming, cluster=clusters.by_site[site.name], shared=shared)
+        for site in config.sites
+    }
+    manifest = pulumi.Output.all(
+        lake.bucket_name, *(site.manifest_entry for site in sites.values())
+    ).apply(
+        lambda a: render(
+            build_manifest(
+                environment=config.platform.environment,
+                region=config.region,
+                cluster=clusters.shared.name,
+                lake_bucket=a[0],
+                sites=a[1:],
+            )
+        )
+    )
+    orchestrator = Orchestrator(
+        "orchestrator",
+        naming=naming,
+        config=config.platform.orchestrator,
+        region=config.region,
+        account_id=account_id,
+        subnet_ids=network.private_subnet_ids,
+        security_group_id=network.mwaa_security_group_id,
+        grants=[site.grant for site in sites.values()],
+        manifest=manifest,
+        dags_dir=dags_dir,
+    )
+    return Platform(
+        sites=sites, manifest=manifest, lake=lake, registry=registry, orchestrator=orchestrator
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from hybridctl.cli import main
+
+sys.exit(main())
