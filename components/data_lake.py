@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pulumi
 import pulumi_aws as aws
+from pulumi_aws import s3
 
 from components.buckets import guard_bucket
 from components.naming import Naming
@@ -54,20 +55,26 @@ class DataLake(pulumi.ComponentResource):
             f"{name}-lifecycle",
             bucket=bucket.bucket,
             rules=[
-                {
-                    "id": "abort-incomplete-uploads",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 2},
-                    "noncurrent_version_expiration": {"noncurrent_days": 30},
-                },
+                s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-uploads",
+                    status="Enabled",
+                    filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=2
+                    ),
+                    noncurrent_version_expiration=s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=30
+                    ),
+                ),
                 *(
-                    {
-                        "id": f"retain-{prefix}",
-                        "status": "Enabled",
-                        "filter": {"prefix": f"{prefix}/"},
-                        "expiration": {"days": retention_days},
-                    }
+                    s3.BucketLifecycleConfigurationRuleArgs(
+                        id=f"retain-{prefix}",
+                        status="Enabled",
+                        filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{prefix}/"),
+                        expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                            days=retention_days
+                        ),
+                    )
                     for prefix in site_prefixes
                 ),
             ],

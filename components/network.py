@@ -97,13 +97,17 @@ class Network(pulumi.ComponentResource):
             self.private_subnet_ids.append(subnet.id)
 
         everything_out = [
-            {"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}
+            aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"]
+            )
         ]
         mwaa_sg = aws.ec2.SecurityGroup(
             f"{name}-mwaa",
             vpc_id=vpc.id,
             description="MWAA: its own components talk to each other",
-            ingress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True}],
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0, self=True)
+            ],
             egress=everything_out,
             tags={**tags, "Name": naming.shared("mwaa")},
             opts=child,

@@ -153,7 +153,7 @@ class Orchestrator(pulumi.ComponentResource):
             opts=child,
         )
 
-        logs = {"enabled": True, "log_level": "INFO"}
+        mwaa = aws.mwaa
         environment = aws.mwaa.Environment(
             f"{name}-airflow",
             name=env_name,
@@ -168,17 +168,26 @@ class Orchestrator(pulumi.ComponentResource):
             dag_s3_path="dags",
             requirements_s3_path="requirements.txt",
             requirements_s3_object_version=requirements.version_id,
-            network_configuration={
-                "security_group_ids": [security_group_id],
-                "subnet_ids": list(subnet_ids),
-            },
-            logging_configuration={
-                "dag_processing_logs": logs,
-                "scheduler_logs": logs,
-                "task_logs": logs,
-                "webserver_logs": logs,
-                "worker_logs": logs,
-            },
+            network_configuration=mwaa.EnvironmentNetworkConfigurationArgs(
+                security_group_ids=[security_group_id], subnet_ids=list(subnet_ids)
+            ),
+            logging_configuration=mwaa.EnvironmentLoggingConfigurationArgs(
+                dag_processing_logs=mwaa.EnvironmentLoggingConfigurationDagProcessingLogsArgs(
+                    enabled=True, log_level="INFO"
+                ),
+                scheduler_logs=mwaa.EnvironmentLoggingConfigurationSchedulerLogsArgs(
+                    enabled=True, log_level="INFO"
+                ),
+                task_logs=mwaa.EnvironmentLoggingConfigurationTaskLogsArgs(
+                    enabled=True, log_level="INFO"
+                ),
+                webserver_logs=mwaa.EnvironmentLoggingConfigurationWebserverLogsArgs(
+                    enabled=True, log_level="INFO"
+                ),
+                worker_logs=mwaa.EnvironmentLoggingConfigurationWorkerLogsArgs(
+                    enabled=True, log_level="INFO"
+                ),
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *uploads]),
         )

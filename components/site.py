@@ -209,7 +209,9 @@ class Site(pulumi.ComponentResource):
             runtime_platform=None
             if on_own_hosts
             else {"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
-            placement_constraints=constraints,
+            placement_constraints=[
+                aws.ecs.TaskDefinitionPlacementConstraintArgs(**c) for c in constraints
+            ],
             container_definitions=container_definitions,
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
@@ -352,7 +354,7 @@ class Site(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{name}-db",
             secret_id=self.secret.id,
-            secret_string=pulumi.Output.secret(value),
+            secret_string=value,  # secret: derived from the secret password
             region=site.region,
             opts=self._child,
         )
@@ -411,14 +413,15 @@ class Site(pulumi.ComponentResource):
                 f"hybrid:platform:Site$aws:ssm/activation:Activation::{name}-activation')"
             )
         )
-        self.install_command = pulumi.Output.secret(
-            pulumi.Output.all(activation.id, activation.activation_code).apply(
-                lambda a: install_command(
-                    region=site.region,
-                    cluster=cluster.name,
-                    site=site.name,
-                    activation_id=a[0],
-                    activation_code=a[1],
-                )
+        command: pulumi.Output[str] = pulumi.Output.all(
+            activation.id, activation.activation_code
+        ).apply(
+            lambda a: install_command(
+                region=site.region,
+                cluster=cluster.name,
+                site=site.name,
+                activation_id=a[0],
+                activation_code=a[1],
             )
         )
+        self.install_command = pulumi.Output.secret(command)

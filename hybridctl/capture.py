@@ -6,9 +6,11 @@ compute plausible values), so plans and policy checks see the same inputs a depl
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,8 +149,12 @@ class ProgramError(Exception):
     """The program failed (for example on invalid config); the message is for the user."""
 
 
-def capture(stack: StackFile, project_dir: Path = PROJECT_DIR) -> Capture:
-    """Run `__main__.py` of the project for `stack` and return every resource it registers."""
+def capture(
+    stack: StackFile,
+    project_dir: Path = PROJECT_DIR,
+    program: Callable[[], None] | None = None,
+) -> Capture:
+    """Run `__main__.py` of the project (or `program`) for `stack`; return what it registers."""
     region = str(stack.config.get("aws:region") or "")
     monitor = CapturingMonitor(PlatformMocks(region))
     _reset_runtime()
@@ -161,9 +167,14 @@ def capture(stack: StackFile, project_dir: Path = PROJECT_DIR) -> Capture:
     )
     if str(project_dir) not in sys.path:
         sys.path.insert(0, str(project_dir))
-    program = project_dir / "__main__.py"
+    main = project_dir / "__main__.py"
+
+    def run_main() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    run = program or run_main
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        _sync_await(run_pulumi_func(run))
     except pulumi.RunError as error:
         raise ProgramError(str(error)) from None
     finally:
@@ -174,8 +185,6 @@ def capture(stack: StackFile, project_dir: Path = PROJECT_DIR) -> Capture:
 
 
 def _config_text(value: Any) -> str:
-    import json
-
     return value if isinstance(value, str) else json.dumps(value)
 
 

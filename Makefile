@@ -1,0 +1,67 @@
+# The two commands a newcomer needs:
+#   make check STACK=prod   offline compliance check of a stack (the main job)
+#   make test               every test suite
+# Both create the virtualenvs they need on first use.
+
+PYTHON ?= python3
+STACK ?= dev
+VENV := .venv
+AIRFLOW_VENV := .venv-airflow
+PYTEST_ARGS ?=
+
+.PHONY: check plan test test-platform test-dags lint format bench system-deps clean
+
+check: $(VENV)/.installed
+	$(VENV)/bin/python -m hybridctl check --stack $(STACK)
+
+plan: $(VENV)/.installed
+	$(VENV)/bin/python -m hybridctl plan --stack $(STACK)
+
+test: test-platform test-dags
+
+test-platform: $(VENV)/.installed system-deps
+	$(VENV)/bin/python -m pytest --ignore=tests/dags $(PYTEST_ARGS)
+
+# The DAG tests need the main venv too: they build the prod manifest with hybridctl.
+test-dags: $(VENV)/.installed $(AIRFLOW_VENV)/.installed system-deps
+	$(AIRFLOW_VENV)/bin/python -m pytest tests/dags $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy components hybridctl policies etl_image/etl dags __main__.py
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(VENV)/.installed $(AIRFLOW_VENV)/.installed system-deps
+	$(VENV)/bin/python benchmarks/plan_scale.py
+	$(VENV)/bin/python benchmarks/check_scale.py
+	$(VENV)/bin/python benchmarks/etl_throughput.py
+	$(AIRFLOW_VENV)/bin/python benchmarks/dag_parse.py
+
+# The program, the policy pack, hybridctl, the ETL code and the tools share one virtualenv.
+$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt etl_image/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Airflow pins protobuf against pulumi-policy, so the DAG tests get a virtualenv of their own.
+$(AIRFLOW_VENV)/.installed: tests/dags/requirements.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r tests/dags/requirements.txt
+	touch $@
+
+# The ETL and DAG tests run a private MariaDB server (no system service is started).
+system-deps:
+	@command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || { \
+	  echo "installing mariadb-server (the ETL tests start a private instance)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null; }
+
+clean:
+	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
