@@ -50,6 +50,7 @@ class CapturedResource:
     parent: str
     provider: str  # "<provider urn>::<provider id>" or ""
     inputs_struct: struct_pb2.Struct = field(repr=False)
+    outputs_struct: struct_pb2.Struct = field(repr=False)
     outputs: dict[str, Any] = field(repr=False)
     id: str = ""
     dependencies: list[str] = field(default_factory=list)
@@ -124,6 +125,8 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         response = super().RegisterResource(request)
         inputs = struct_pb2.Struct()
         inputs.CopyFrom(request.object)
+        outputs = struct_pb2.Struct()
+        outputs.CopyFrom(response.object)
         state = self.resources.get(response.urn)
         record = CapturedResource(
             type=request.type,
@@ -133,6 +136,7 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             parent=request.parent,
             provider=request.provider,
             inputs_struct=inputs,
+            outputs_struct=outputs,
             outputs=dict(state.state) if state else {},
             id=response.id,
             dependencies=list(request.dependencies),
