@@ -24,7 +24,10 @@ SCHEDULE = re.compile(r"^(@(once|hourly|daily|weekly|monthly|quarterly|yearly)|(
 READ_ONLY_QUERY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 
 LaunchType = Literal["EXTERNAL", "FARGATE", "EC2"]
-MAX_ACTIVATION_DAYS = 30  # AWS refuses longer SSM activations.
+# AWS refuses SSM activations longer than 30 days. The policy pack's activation-expiry rule
+# enforces the environment's limit (maxActivationDays) with a compliance message, so config
+# only bounds the value to something sane.
+MAX_ACTIVATION_DAYS = 365
 
 
 class _Model(BaseModel):
@@ -106,7 +109,7 @@ class Activation(_CamelModel):
     @classmethod
     def _aws_expiry_limit(cls, days: int) -> int:
         if not 1 <= days <= MAX_ACTIVATION_DAYS:
-            raise ValueError(f"must be between 1 and {MAX_ACTIVATION_DAYS} (the AWS maximum)")
+            raise ValueError(f"must be between 1 and {MAX_ACTIVATION_DAYS}")
         return days
 
 

@@ -1,11 +1,83 @@
-"""`hybridctl check`: placeholder until the policy pack's API lands (see issue 4)."""
+"""`hybridctl check`: the policy pack's verdicts on a stack, offline. The README's main command.
+
+Runs the program under mocks exactly as `plan` does, then every policy of `policies/` on what
+it registered. Exit 0: no mandatory violation; 1: mandatory violations; 2: bad config or usage.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from hybridctl import state_export
+from hybridctl.cli import (
+    UsageError,
+    add_stack_arguments,
+    load_stack,
+    progress,
+    run_program,
+    write_output,
+)
+from hybridctl.evaluate import evaluate
+from hybridctl.policy_pack import hybrid_policies as hp
+from hybridctl.reports import RENDERERS
+
+
+def load_policy_config(path_arg: str | None, stack: str) -> Any:
+    path = Path(path_arg) if path_arg else hp.config_path(stack)
+    if path is None:
+        raise UsageError(
+            [
+                f"no policy config for stack {stack}: pass --policy-config FILE, set "
+                f"{hp.CONFIG_ENV}, or add policies/config.{stack}.json"
+            ]
+        )
+    try:
+        return hp.load_config(path, hp.POLICY_NAMES)
+    except hp.PolicyConfigError as error:
+        raise UsageError(
+            [f"{error.source}: invalid policy config", *(f"  {p}" for p in error.problems)]
+        ) from None
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    stack = load_stack(args)
+    config = load_policy_config(args.policy_config, stack.name)
+    captured = run_program(stack)
+    progress(f"evaluating {len(hp.POLICIES)} policies ({config.source})")
+    now = dt.datetime.now(dt.UTC)
+    result = evaluate(captured, config, stack_file=str(stack.path), now=now)
+    write_output(RENDERERS[args.format](result), args.output, out)
+    if args.state_out:
+        document = state_export.export(captured, now.isoformat(timespec="seconds"))
+        Path(args.state_out).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        progress(f"wrote the captured state to {args.state_out}")
+    summary = result.summary()
+    progress(
+        f"{summary['mandatoryViolations']} mandatory, {summary['advisoryViolations']} advisory "
+        f"violation(s), {summary['waived']} waived"
+    )
+    return result.exit_code
 
 
 def register(commands: Any) -> None:
-    parser: argparse.ArgumentParser = commands.add_parser("check", help="(not yet available)")
-    parser.set_defaults(handler=lambda args, out: 2)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "check", help="evaluate the policy pack on a stack, offline (exit 1 on violations)"
+    )
+    add_stack_arguments(parser)
+    parser.add_argument(
+        "--policy-config",
+        metavar="FILE",
+        help=f"policy config (default: ${hp.CONFIG_ENV} or policies/config.<stack>.json)",
+    )
+    parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
+    parser.add_argument("--output", metavar="FILE", help="write the report here")
+    parser.add_argument(
+        "--state-out",
+        metavar="FILE",
+        help="write the captured resources in `pulumi stack export` format",
+    )
+    parser.set_defaults(handler=cmd_check)

@@ -9,13 +9,16 @@ property dependencies resolved to PolicyResource objects. Only the transport dif
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from inspect import isawaitable
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
     PolicyCustomTimeouts,
     PolicyProviderResource,
     PolicyResource,
@@ -87,22 +90,12 @@ class PolicyInputs:
         )
         self.resources = [r for r in capture.resources if r.type != "pulumi:pulumi:Stack"]
 
-    def resource_args(
-        self, resource: CapturedResource, config: Mapping[str, Any] | None
-    ) -> ResourceValidationArgs:
-        provider = self.provider if resource.custom else None
-        return ResourceValidationArgs(
-            resource.type,
-            _props(resource.inputs_struct),
-            resource.urn,
-            resource.name,
-            _options(resource),
-            provider,
-            dict(config) if config else None,
-            {},
-        )
-
     def stack_args(self, config: Mapping[str, Any] | None) -> StackValidationArgs:
+        return StackValidationArgs(self.stack_resources, dict(config) if config else None, {})
+
+    @cached_property
+    def stack_resources(self) -> list[PolicyResource]:
+        """Every resource's state, with parents and dependencies resolved (built once)."""
         by_urn: dict[str, PolicyResource] = {self.provider_state.urn: self.provider_state}
         for r in self.resources:
             by_urn[r.urn] = PolicyResource(
@@ -124,7 +117,7 @@ class PolicyInputs:
                 key: [by_urn[d] for d in deps if d in by_urn]
                 for key, deps in r.property_dependencies.items()
             }
-        return StackValidationArgs(list(by_urn.values()), dict(config) if config else None, {})
+        return list(by_urn.values())
 
 
 def _run(validate: Callable[..., Any], args: Any, report: Callable[..., None]) -> None:
@@ -137,27 +130,54 @@ def _run(validate: Callable[..., Any], args: Any, report: Callable[..., None]) -
             loop.close()
 
 
-def run_policy(
-    policy: ResourceValidationPolicy | StackValidationPolicy,
+def _level(policy: Policy) -> EnforcementLevel:
+    return policy.enforcement_level or EnforcementLevel.ADVISORY
+
+
+def run_policies(
+    policies: Sequence[Policy],
     inputs: PolicyInputs,
-    config: Mapping[str, Any] | None,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Reported], list[NotRun]]:
-    """Everything one policy reports on the capture, in the engine's order."""
+    """Everything the policies report on the capture, as `pulumi preview` would.
+
+    Like the engine: every resource policy on every resource (disabled ones skipped), then the
+    stack policies once. One difference, for speed: a resource's props are deserialised once and
+    shared by the policies, where the engine repeats that per policy; our policies never mutate.
+    """
+    config = config or {}
+    active = [p for p in policies if _level(p) != EnforcementLevel.DISABLED]
+    resource_policies = [p for p in active if isinstance(p, ResourceValidationPolicy)]
+    stack_policies = [p for p in active if isinstance(p, StackValidationPolicy)]
     reported: list[Reported] = []
     not_run: list[NotRun] = []
-    if isinstance(policy, StackValidationPolicy):
-        targets: list[tuple[Any, str | None]] = [(inputs.stack_args(config), None)]
-    else:
-        targets = [(inputs.resource_args(r, config), r.urn) for r in inputs.resources]
-    for args, default_urn in targets:
 
-        def report(
-            message: str, urn: str | None = None, _default: str | None = default_urn
-        ) -> None:
-            reported.append(Reported(policy.name, message, urn or _default))
+    def attempt(policy: Any, args: Any, default_urn: str | None) -> None:
+        def report(message: str, urn: str | None = None) -> None:
+            reported.append(Reported(policy.name, message, urn or default_urn))
 
         try:
             _run(policy.validate, args, report)
         except UnknownValueError as error:
             not_run.append(NotRun(policy.name, default_urn, error.message))
+
+    for resource in inputs.resources:
+        props = _props(resource.inputs_struct)
+        options = _options(resource)
+        provider = inputs.provider if resource.custom else None
+        for policy in resource_policies:
+            args = ResourceValidationArgs(
+                resource.type,
+                props,
+                resource.urn,
+                resource.name,
+                options,
+                provider,
+                dict(config.get(policy.name) or {}) or None,
+                {},
+            )
+            attempt(policy, args, resource.urn)
+    if stack_policies:
+        for stack_policy in stack_policies:
+            attempt(stack_policy, inputs.stack_args(config.get(stack_policy.name)), None)
     return reported, not_run

@@ -102,9 +102,9 @@ def problems(sites: list[Any], platform: Any = PLATFORM, region: Any = "eu-centr
             ["sites[0] (munich).extracts: extract names must be unique; repeated: x"],
         ),
         (
-            [site(activation={"expiresInDays": 90})],
+            [site(activation={"expiresInDays": 400})],
             [
-                "sites[0] (munich).activation.expiresInDays: must be between 1 and 30 (the AWS maximum)"
+                "sites[0] (munich).activation.expiresInDays: must be between 1 and 365"
             ],
         ),
         (

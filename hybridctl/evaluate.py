@@ -1,0 +1,99 @@
+"""Evaluate the policy pack on a captured stack: the heart of `hybridctl check`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from hybridctl.capture import Capture
+from hybridctl.engine import PolicyInputs, run_policies
+from hybridctl.findings import CheckResult, Finding, NotEvaluated, PolicyInfo, SiteSummary, Waiver
+from hybridctl.policy_pack import hybrid_policies as hp
+
+
+def _waiver(waiver: Any) -> Waiver | None:
+    if waiver is None:
+        return None
+    return Waiver(
+        policy=waiver.policy,
+        reason=waiver.reason,
+        approver=waiver.approver,
+        expires=waiver.expires.isoformat(),
+        site=waiver.site,
+        resource=waiver.resource,
+    )
+
+
+def site_summaries(capture: Capture) -> list[SiteSummary]:
+    """Per site: residency and where its tasks run, as the manifest routes them."""
+    text = capture.manifest_text()
+    manifest = json.loads(text) if text else {}
+    return [
+        SiteSummary(
+            name=site["name"],
+            residency=site["residency"],
+            kind=site["kind"],
+            launch_type=site["launchType"],
+            cluster=site["cluster"],
+            region=site["region"],
+        )
+        for site in manifest.get("sites", [])
+    ]
+
+
+def evaluate(
+    capture: Capture,
+    config: hp.PolicyConfig,
+    *,
+    stack_file: str,
+    now: dt.datetime | None = None,
+) -> CheckResult:
+    now = now or dt.datetime.now(dt.UTC)
+    outcomes: list[hp.Outcome] = []
+    policies = hp.build_policies(hp.RuleContext(config, now), observe=outcomes.append)
+    inputs = PolicyInputs(capture)
+    _, not_run = run_policies(policies, inputs)
+
+    by_urn = capture.by_urn()
+    findings = []
+    for outcome in outcomes:
+        resource = by_urn.get(outcome.urn or "")
+        findings.append(
+            Finding(
+                policy=outcome.policy,
+                enforcement_level=hp.enforcement_level(hp.BY_NAME[outcome.policy], config),
+                message=outcome.message,
+                urn=outcome.urn,
+                resource_type=outcome.resource_type or (resource.type if resource else None),
+                resource_name=outcome.resource_name or (resource.name if resource else None),
+                site=outcome.site or (resource.site if resource else None),
+                status=outcome.status,
+                waiver=_waiver(outcome.waiver),
+            )
+        )
+    used = {id(o.waiver) for o in outcomes if o.waiver is not None}
+    return CheckResult(
+        stack=capture.stack,
+        stack_file=stack_file,
+        policy_config=config.source,
+        generated_at=now.isoformat(timespec="seconds"),
+        policies=[
+            PolicyInfo(
+                name=spec.name,
+                description=spec.description,
+                severity=spec.severity,
+                remediation=spec.remediation,
+                enforcement_level=hp.enforcement_level(spec, config),
+                kind=spec.kind,
+            )
+            for spec in hp.POLICIES
+        ],
+        findings=findings,
+        sites=site_summaries(capture),
+        unmatched_waivers=[
+            w for w in (_waiver(x) for x in config.waivers if id(x) not in used) if w is not None
+        ],
+        not_evaluated=[NotEvaluated(n.policy, n.urn, n.reason) for n in not_run],
+        resources_checked=len(inputs.resources),
+    )
