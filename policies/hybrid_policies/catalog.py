@@ -199,7 +199,7 @@ POLICIES: tuple[PolicySpec, ...] = (
     _resource(
         "ecr-scan-on-push",
         security.ecr_scan_on_push,
-        description="The ETL image repository scans images on push.",
+        description="The ETL image repository scans every pushed image for known vulnerabilities.",
         severity="medium",
         remediation="imageScanningConfiguration.scanOnPush = true.",
         default_level="advisory",
@@ -218,7 +218,8 @@ POLICIES: tuple[PolicySpec, ...] = (
     _resource(
         "log-retention",
         security.log_retention,
-        description="Log groups have a retention period.",
+        description="Log groups have a retention period, so ETL logs (which name sites and row "
+        "counts) do not pile up forever.",
         severity="low",
         remediation="Set platform.logRetentionDays in the stack config.",
         default_level="advisory",
