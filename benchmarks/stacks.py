@@ -22,6 +22,7 @@ def stack_with_sites(count: int) -> StackFile:
                 "kind": "cloud" if flavour == 0 else "onprem",
                 "residency": "regulated" if flavour == 2 else "standard",
                 "region": "eu-west-1" if flavour == 2 and index % 2 else "eu-central-1",
+                "activation": {"registrationLimit": 2, "expiresInDays": 14},
                 "extracts": [
                     {"name": "customers", "query": "SELECT * FROM customers", "schedule": "@daily"},
                     {"name": "orders", "query": "SELECT * FROM orders", "schedule": "0 * * * *"},
