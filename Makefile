@@ -29,7 +29,8 @@ test-dags: $(VENV)/.installed $(AIRFLOW_VENV)/.installed system-deps
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy components hybridctl policies etl_image/etl dags __main__.py
+	$(VENV)/bin/mypy components hybridctl etl_image/etl dags __main__.py
+	$(VENV)/bin/mypy policies/hybrid_policies policies/__main__.py  # a second __main__ module
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
