@@ -103,9 +103,7 @@ def problems(sites: list[Any], platform: Any = PLATFORM, region: Any = "eu-centr
         ),
         (
             [site(activation={"expiresInDays": 400})],
-            [
-                "sites[0] (munich).activation.expiresInDays: must be between 1 and 365"
-            ],
+            ["sites[0] (munich).activation.expiresInDays: must be between 1 and 365"],
         ),
         (
             [site(activation={"registrationLimit": 0})],
