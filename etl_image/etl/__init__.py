@@ -1,0 +1,6 @@
+"""Extract the result of one read-only SQL query from MySQL/MariaDB into gzip CSV on S3.
+
+Run it as ``python -m etl --help``; see ``etl_image/README.md``.
+"""
+
+__version__ = "1.0.0"

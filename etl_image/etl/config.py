@@ -1,0 +1,218 @@
+"""Command line and environment: every option is a flag or an ``ETL_*`` variable; flags win."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from etl.errors import UsageError
+
+FORMATS = ("csv.gz",)
+MIB = 1024 * 1024
+S3_MIN_PART = 5 * MIB
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+=@-]{0,199}$")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Knobs with sensible defaults, set through the environment (tests make them small)."""
+
+    fetch_size: int = 10_000  # ETL_FETCH_SIZE: rows per fetchmany batch
+    part_max_bytes: int = 256 * MIB  # ETL_PART_MAX_BYTES: rotate part files at this gz size
+    part_max_rows: int = 0  # ETL_PART_MAX_ROWS: ... or at this many rows (0: no limit)
+    upload_part_bytes: int = 8 * MIB  # ETL_UPLOAD_PART_BYTES: S3 multipart part size (>= 5 MiB)
+    compress_level: int = 1  # ETL_COMPRESS_LEVEL: zlib level
+    queue_batches: int = 4  # ETL_QUEUE_BATCHES: CSV batches waiting for compression
+    connect_retries: int = 4  # ETL_CONNECT_RETRIES: connection attempts
+    connect_backoff: float = 1.0  # ETL_CONNECT_BACKOFF: first retry delay, doubled each time
+    connect_timeout: float = 10.0  # ETL_CONNECT_TIMEOUT: seconds
+    read_timeout: float = 600.0  # ETL_READ_TIMEOUT: seconds without data from the server
+    write_timeout: float = 60.0  # ETL_WRITE_TIMEOUT: seconds
+    net_write_timeout: int = 3600  # ETL_NET_WRITE_TIMEOUT: server side, while S3 is slow
+    progress_seconds: float = 15.0  # ETL_PROGRESS_SECONDS: progress log interval
+    s3_max_attempts: int = 5  # ETL_S3_MAX_ATTEMPTS: botocore attempts per request
+    s3_timeout: float = 60.0  # ETL_S3_TIMEOUT: connect/read timeout per S3 request
+    cleanup_seconds: float = 60.0  # ETL_CLEANUP_SECONDS: keep retrying cleanup this long
+    tls_ca: str | None = None  # ETL_TLS_CA: CA bundle for TLS to the database
+    row_reader: str = "wire"  # ETL_ROW_READER: wire (fast) or fetchmany (PyMySQL's cursor)
+
+
+_TUNING_ENV = {
+    "fetch_size": ("ETL_FETCH_SIZE", int, 1),
+    "part_max_bytes": ("ETL_PART_MAX_BYTES", int, 1),
+    "part_max_rows": ("ETL_PART_MAX_ROWS", int, 0),
+    "upload_part_bytes": ("ETL_UPLOAD_PART_BYTES", int, S3_MIN_PART),
+    "compress_level": ("ETL_COMPRESS_LEVEL", int, 1),
+    "queue_batches": ("ETL_QUEUE_BATCHES", int, 1),
+    "connect_retries": ("ETL_CONNECT_RETRIES", int, 1),
+    "connect_backoff": ("ETL_CONNECT_BACKOFF", float, 0),
+    "connect_timeout": ("ETL_CONNECT_TIMEOUT", float, 0.1),
+    "read_timeout": ("ETL_READ_TIMEOUT", float, 0.1),
+    "write_timeout": ("ETL_WRITE_TIMEOUT", float, 0.1),
+    "net_write_timeout": ("ETL_NET_WRITE_TIMEOUT", int, 1),
+    "progress_seconds": ("ETL_PROGRESS_SECONDS", float, 0),
+    "s3_max_attempts": ("ETL_S3_MAX_ATTEMPTS", int, 1),
+    "s3_timeout": ("ETL_S3_TIMEOUT", float, 0.1),
+    "cleanup_seconds": ("ETL_CLEANUP_SECONDS", float, 0),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    secret_id: str
+    query: str
+    bucket: str
+    key_prefix: str
+    run_id: str
+    fmt: str = "csv.gz"
+    region: str | None = None
+    site: str | None = None
+    parallel: int = 1
+    split_column: str | None = None
+    tuning: Tuning = field(default_factory=Tuning)
+
+    @property
+    def run_prefix(self) -> str:
+        """``<key-prefix>/<run-id>/`` (no leading slash; an empty key prefix is allowed)."""
+        return f"{self.key_prefix}/{self.run_id}/" if self.key_prefix else f"{self.run_id}/"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"bad arguments: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m etl",
+        description=(
+            "Run one read-only SELECT against MySQL/MariaDB and stream the result as gzip CSV "
+            "to S3: <key-prefix>/<run-id>/part-NNNNN.csv.gz, then _manifest.json. Every "
+            "option can also be set with the environment variable shown."
+        ),
+        epilog="Exit codes: 0 ok, 2 usage/config, 3 database, 4 S3, 1 internal error.",
+    )
+    p.add_argument("--secret-id", help="Secrets Manager id of the DB secret (ETL_SECRET_ID)")
+    p.add_argument("--query", help="one SELECT or WITH ... SELECT statement (ETL_QUERY)")
+    p.add_argument("--bucket", help="destination S3 bucket (ETL_BUCKET)")
+    p.add_argument("--key-prefix", help="destination key prefix (ETL_KEY_PREFIX)")
+    p.add_argument("--format", dest="fmt", help="output format; only csv.gz (ETL_FORMAT)")
+    p.add_argument("--run-id", help="output folder name; default UTC date YYYY-MM-DD (ETL_RUN_ID)")
+    p.add_argument("--region", help="AWS region for Secrets Manager and S3 (ETL_REGION)")
+    p.add_argument("--site", help="label recorded in logs and manifest (ETL_SITE)")
+    p.add_argument(
+        "--parallel", help="worker processes, each on a key range; default 1 (ETL_PARALLEL)"
+    )
+    p.add_argument(
+        "--split-column",
+        help="integer column to split key ranges on, with --parallel > 1 (ETL_SPLIT_COLUMN)",
+    )
+    return p
+
+
+def _env_value(name: str, environ: Mapping[str, str]) -> str | None:
+    value = environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _tuning(environ: Mapping[str, str]) -> Tuning:
+    values: dict[str, object] = {}
+    for attr, (var, kind, minimum) in _TUNING_ENV.items():
+        raw = _env_value(var, environ)
+        if raw is None:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise UsageError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+        if value < minimum:
+            raise UsageError(f"{var}={raw!r} must be >= {minimum}")
+        values[attr] = value
+    ca = _env_value("ETL_TLS_CA", environ)
+    if ca is not None:
+        values["tls_ca"] = ca
+    reader = _env_value("ETL_ROW_READER", environ)
+    if reader is not None:
+        if reader not in ("wire", "fetchmany"):
+            raise UsageError(f"ETL_ROW_READER={reader!r} must be wire or fetchmany")
+        values["row_reader"] = reader
+    return Tuning(**values)  # type: ignore[arg-type]
+
+
+def parse_config(
+    argv: Sequence[str], environ: Mapping[str, str], today: dt.date | None = None
+) -> Config:
+    """Flags first, then ``ETL_*`` variables. Raises ``UsageError`` (exit 2)."""
+    args = build_parser().parse_args(list(argv))
+
+    def pick(attr: str, var: str) -> str | None:
+        flag = getattr(args, attr)
+        return flag if flag not in (None, "") else _env_value(var, environ)
+
+    secret_id = pick("secret_id", "ETL_SECRET_ID")
+    query = pick("query", "ETL_QUERY")
+    bucket = pick("bucket", "ETL_BUCKET")
+    key_prefix = pick("key_prefix", "ETL_KEY_PREFIX")
+    missing = [
+        f"--{name} (or {var})"
+        for name, var, value in (
+            ("secret-id", "ETL_SECRET_ID", secret_id),
+            ("query", "ETL_QUERY", query),
+            ("bucket", "ETL_BUCKET", bucket),
+            ("key-prefix", "ETL_KEY_PREFIX", key_prefix),
+        )
+        if value is None
+    ]
+    if missing:
+        raise UsageError("missing required option(s): " + ", ".join(missing))
+    assert secret_id is not None
+    assert query is not None
+    assert bucket is not None
+    assert key_prefix is not None
+
+    fmt = pick("fmt", "ETL_FORMAT") or "csv.gz"
+    if fmt not in FORMATS:
+        raise UsageError(f"unsupported format {fmt!r}; supported: {', '.join(FORMATS)}")
+
+    prefix = key_prefix.strip("/")
+    if any(seg in ("", ".", "..") for seg in prefix.split("/")) and prefix:
+        raise UsageError(f"key prefix {key_prefix!r} has empty, '.' or '..' segments")
+
+    today = today or dt.datetime.now(dt.UTC).date()
+    run_id = pick("run_id", "ETL_RUN_ID") or today.isoformat()
+    if not _RUN_ID.match(run_id) or ".." in run_id:
+        raise UsageError(
+            f"run id {run_id!r} must be 1-200 characters of letters, digits and ._:+=@- "
+            "(no '/'), starting with a letter or digit"
+        )
+
+    raw_parallel = pick("parallel", "ETL_PARALLEL") or "1"
+    try:
+        parallel = int(raw_parallel)
+    except ValueError:
+        raise UsageError(f"--parallel {raw_parallel!r} is not an integer") from None
+    if not 1 <= parallel <= 64:
+        raise UsageError("--parallel must be between 1 and 64")
+    split_column = pick("split_column", "ETL_SPLIT_COLUMN")
+    if parallel > 1 and split_column is None:
+        raise UsageError("--parallel > 1 needs --split-column (an integer column of the result)")
+    if split_column is not None and not _COLUMN.match(split_column):
+        raise UsageError(f"--split-column {split_column!r} must be a plain column name")
+
+    return Config(
+        secret_id=secret_id,
+        query=query,
+        bucket=bucket,
+        key_prefix=prefix,
+        run_id=run_id,
+        fmt=fmt,
+        region=pick("region", "ETL_REGION"),
+        site=pick("site", "ETL_SITE"),
+        parallel=parallel,
+        split_column=split_column,
+        tuning=_tuning(environ),
+    )

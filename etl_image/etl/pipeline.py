@@ -1,0 +1,280 @@
+"""Stream rows from an unbuffered cursor into gzip CSV part files on S3.
+
+Three threads per process, joined by small bounded queues, so memory stays flat whatever the
+size of the result:
+
+    reader (caller's thread)  fetchmany -> CSV text -> UTF-8 bytes
+    compressor                zlib (gzip framing, level 1; releases the GIL)
+    uploader                  S3 multipart parts of ``upload_part_bytes``, sha256 per file
+
+CSV dialect (see ``etl.rows``): RFC 4180 (comma, double quote, quotes doubled, CRLF line
+ends, UTF-8, header row). Every non-NULL value is quoted and NULL is an empty unquoted field,
+so NULL and the empty string ("") differ (Python 3.12's ``csv.QUOTE_NOTNULL``). A one-column
+NULL row is an empty line. Values are the server's own text (DECIMAL and DATETIME exactly as
+MySQL prints them); binary columns are lowercase hex.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl.config import Tuning
+from etl.errors import Cancelled, EtlError
+from etl.log import Log
+from etl.rows import CsvEncoder, RowSource
+from etl.s3sink import PartFile, PartWriter
+
+CONTENT_TYPE = "text/csv; charset=utf-8"
+LINE_END = "\r\n"
+NULL_DOC = 'empty unquoted field (every non-NULL value is quoted; "" is the empty string)'
+
+
+@dataclass
+class ExtractResult:
+    columns: list[str]
+    binary_columns: list[str]
+    parts: list[PartFile] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    raw_bytes: int = 0
+    seconds: float = 0.0
+
+
+_END = ("end",)
+
+
+class Extractor:
+    """One stream of rows to one or more part files."""
+
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        bucket: str,
+        run_prefix: str,
+        tuning: Tuning,
+        log: Log,
+        next_part_number: Callable[[], int],
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.run_prefix = run_prefix
+        self.tuning = tuning
+        self.log = log
+        self.next_part_number = next_part_number
+        self.cancelled = cancelled
+        self.raw_q: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=tuning.queue_batches)
+        self.up_q: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1)
+        # One S3 part in flight (queued or uploading) while the next one fills: memory stays
+        # at about two upload parts whatever the speed of S3.
+        self.in_flight = threading.Semaphore(1)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self.file_bytes = 0  # compressed bytes of the current file so far
+        self.file_raw_done = 0  # ... and the raw bytes they came from
+        self.file_number = -1  # the file the compressor is on
+        self.reader_file = -1  # the file the reader is on
+        self.ratio = 0.35  # compressed / raw, last seen
+        self.total_bytes = 0
+        self.parts: list[PartFile] = []
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _fail(self, e: BaseException) -> None:
+        with self._lock:
+            if self.error is None or (
+                isinstance(self.error, Cancelled) and not isinstance(e, Cancelled)
+            ):
+                self.error = e
+        self.stop.set()
+
+    def _put(self, q: queue.Queue[tuple[Any, ...]], item: tuple[Any, ...]) -> None:
+        while True:
+            if self.stop.is_set():
+                raise Cancelled("stopped after a failure elsewhere in the run")
+            try:
+                q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _acquire_slot(self) -> None:
+        while not self.in_flight.acquire(timeout=0.2):
+            if self.stop.is_set():
+                raise Cancelled("stopped after a failure elsewhere in the run")
+
+    def _get(self, q: queue.Queue[tuple[Any, ...]]) -> tuple[Any, ...]:
+        while True:
+            try:
+                return q.get(timeout=0.2)
+            except queue.Empty:
+                if self.stop.is_set():
+                    raise Cancelled("stopped after a failure elsewhere in the run") from None
+
+    def _compressor(self) -> None:
+        part_size = self.tuning.upload_part_bytes
+        level = self.tuning.compress_level
+        comp: Any = None
+        # Compressed bytes gather in a bytearray handed to the uploader as is (no join copy).
+        pending = bytearray()
+        try:
+            while True:
+                item = self._get(self.raw_q)
+                kind = item[0]
+                if kind == "data":
+                    out = comp.compress(item[1])
+                    self.file_raw_done += len(item[1])
+                    if out:
+                        pending += out
+                        self.file_bytes += len(out)
+                        if len(pending) >= part_size:
+                            self._acquire_slot()
+                            self._put(self.up_q, ("part", pending))
+                            pending = bytearray()
+                elif kind == "open":
+                    comp = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip framing
+                    pending = bytearray()
+                    self.file_bytes = 0
+                    self.file_raw_done = 0
+                    self.file_number = item[1].number
+                    self._put(self.up_q, item)
+                elif kind == "close":
+                    pending += comp.flush()
+                    self._acquire_slot()
+                    self._put(self.up_q, ("close", pending, item[1]))
+                    pending, comp = bytearray(), None
+                else:
+                    self._put(self.up_q, _END)
+                    return
+        except BaseException as e:
+            self._fail(e)
+
+    def _uploader(self) -> None:
+        writer: PartWriter | None = None
+        try:
+            while True:
+                item = self._get(self.up_q)
+                kind = item[0]
+                if kind == "part":
+                    assert writer is not None
+                    writer.upload(item[1])
+                    self.in_flight.release()
+                elif kind == "open":
+                    writer = PartWriter(self.s3, self.bucket, item[1], CONTENT_TYPE)
+                elif kind == "close":
+                    assert writer is not None
+                    part = writer.finish(item[1], item[2])
+                    self.in_flight.release()
+                    writer = None
+                    self.total_bytes += part.bytes
+                    self.parts.append(part)
+                    self.log.info(
+                        "part", key=part.key, rows=part.rows, bytes=part.bytes, sha256=part.sha256
+                    )
+                else:
+                    return
+        except BaseException as e:
+            self._fail(e)
+            if writer is not None:
+                writer.abort()
+
+    def _estimated_size(self, raw_in_file: int) -> float:
+        """Compressed size of the current file once what is queued is compressed too."""
+        if self.file_number != self.reader_file:  # the compressor is still on the last file
+            return raw_in_file * self.ratio
+        done_raw, done = self.file_raw_done, self.file_bytes
+        if done_raw and done:
+            self.ratio = done / done_raw
+        return done + max(0, raw_in_file - done_raw) * self.ratio
+
+    # -- reader ---------------------------------------------------------------------------
+
+    def _open_file(self, header: bytes) -> None:
+        number = self.next_part_number()
+        self.reader_file = number
+        part = PartFile(number=number, key=f"{self.run_prefix}part-{number:05d}.csv.gz")
+        self._put(self.raw_q, ("open", part))
+        self._put(self.raw_q, ("data", header))
+
+    def run(self, rows: RowSource, columns: list[str], binary: list[int]) -> ExtractResult:
+        """Stream everything ``rows`` yields; raise the first error of any thread."""
+        result = ExtractResult(columns=columns, binary_columns=[columns[i] for i in binary])
+        threads = [
+            threading.Thread(target=self._compressor, name="etl-compress", daemon=True),
+            threading.Thread(target=self._uploader, name="etl-upload", daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        started = time.monotonic()
+        next_progress = started + self.tuning.progress_seconds
+        fetch_size = self.tuning.fetch_size
+        max_rows = self.tuning.part_max_rows
+        max_bytes = self.tuning.part_max_bytes
+        header = CsvEncoder(len(columns)).header(columns)
+        rows_in_file = raw_in_file = 0
+        try:
+            self._open_file(header)  # even an empty result gets a file with the header
+            file_open = True
+            while True:
+                if self.stop.is_set() or self.cancelled():
+                    raise Cancelled("stopped after a failure elsewhere in the run")
+                n = min(fetch_size, max_rows - rows_in_file) if max_rows else fetch_size
+                got = rows.next_batch(n)
+                if got is None:
+                    break
+                data, count = got
+                if file_open is False:
+                    self._open_file(header)
+                    file_open = True
+                result.raw_bytes += len(data)
+                self._put(self.raw_q, ("data", data))
+                rows_in_file += count
+                raw_in_file += len(data)
+                result.rows += count
+                if (max_rows and rows_in_file >= max_rows) or self._estimated_size(
+                    raw_in_file
+                ) >= max_bytes:
+                    self._put(self.raw_q, ("close", rows_in_file))
+                    rows_in_file = raw_in_file = 0
+                    file_open = False  # the next file opens with the next row
+                now = time.monotonic()
+                if now >= next_progress:
+                    next_progress = now + self.tuning.progress_seconds
+                    elapsed = now - started
+                    self.log.info(
+                        "progress",
+                        rows=result.rows,
+                        raw_bytes=result.raw_bytes,
+                        bytes=self.total_bytes + self.file_bytes,
+                        seconds=round(elapsed, 3),
+                        rows_per_s=round(result.rows / elapsed) if elapsed else None,
+                    )
+            if file_open:
+                self._put(self.raw_q, ("close", rows_in_file))
+            self._put(self.raw_q, _END)
+        except BaseException as e:
+            self._fail(e)
+        try:
+            for t in threads:
+                t.join()
+        except BaseException as e:  # a signal while waiting for the last upload
+            self._fail(e)
+            for t in threads:
+                t.join()
+        if self.error is not None:
+            err = self.error
+            if not isinstance(err, EtlError):
+                raise EtlError(f"internal error: {type(err).__name__}: {err}") from err
+            raise err
+        result.parts = sorted(self.parts, key=lambda p: p.number)
+        result.bytes = sum(p.bytes for p in result.parts)
+        result.seconds = time.monotonic() - started
+        return result

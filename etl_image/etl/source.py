@@ -1,0 +1,190 @@
+"""The database side: connect (TLS, timeouts, retries), read-only session, streaming cursor."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import ssl
+import time
+from typing import Any
+
+import pymysql
+import pymysql.converters
+import pymysql.cursors
+from pymysql.constants import FIELD_TYPE
+
+from etl.config import Tuning
+from etl.errors import SourceError, UsageError
+from etl.log import Log
+from etl.secret import DbSecret
+
+# Client errors worth another connection attempt: can't connect, lost connection, server gone,
+# too many connections, server shutting down.
+_TRANSIENT = {2002, 2003, 2006, 2013, 1040, 1053, 1203}
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"")
+_BINARY_TYPES = {
+    FIELD_TYPE.TINY_BLOB,
+    FIELD_TYPE.MEDIUM_BLOB,
+    FIELD_TYPE.LONG_BLOB,
+    FIELD_TYPE.BLOB,
+    FIELD_TYPE.STRING,
+    FIELD_TYPE.VAR_STRING,
+    FIELD_TYPE.VARCHAR,
+    FIELD_TYPE.BIT,
+    FIELD_TYPE.GEOMETRY,
+}
+_BINARY_CHARSET = 63
+
+
+def redact(text: str) -> str:
+    """Replace quoted literals ('...' and "...") by '?'."""
+    return _QUOTED.sub("'?'", text)
+
+
+def db_error_message(e: BaseException, *, redact_literals: bool) -> str:
+    """A loggable message for a database error.
+
+    Connection errors are kept as they are (they hold host and user, never the password).
+    Errors raised once the query runs can quote values from rows ("Truncated incorrect DOUBLE
+    value: 'x'"), so quoted literals are replaced by '?' there.
+    """
+    if isinstance(e, pymysql.err.MySQLError) and len(e.args) >= 2:
+        code, msg = e.args[0], str(e.args[1])
+        if redact_literals:
+            msg = _QUOTED.sub("'?'", msg)
+        return f"({code}) {msg}"
+    msg = f"{type(e).__name__}: {e}"
+    return _QUOTED.sub("'?'", msg) if redact_literals else msg
+
+
+def _tls_context(secret: DbSecret, tuning: Tuning) -> ssl.SSLContext:
+    ca = secret.tls_ca or tuning.tls_ca
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as e:
+        raise UsageError(f"cannot load TLS CA bundle {ca!r}: {e}") from None
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def connect(secret: DbSecret, tuning: Tuning, log: Log) -> pymysql.Connection:
+    """Connect with retries and exponential backoff on transient errors. Values come back as
+    the server's text (no type decoding: faster, and exact for DECIMAL and DATETIME)."""
+    tls = _tls_context(secret, tuning) if secret.tls else None
+    delay = tuning.connect_backoff
+    started = time.monotonic()
+    for attempt in range(1, tuning.connect_retries + 1):
+        try:
+            conn = pymysql.connect(
+                host=secret.host,
+                port=secret.port,
+                user=secret.username,
+                password=secret.password,
+                database=secret.database,
+                charset="utf8mb4",
+                conv=dict(pymysql.converters.encoders),  # no decoders: values stay text
+                connect_timeout=tuning.connect_timeout,
+                read_timeout=tuning.read_timeout,
+                write_timeout=tuning.write_timeout,
+                ssl=tls,
+                autocommit=False,
+                local_infile=False,
+                cursorclass=pymysql.cursors.SSCursor,
+            )
+        except pymysql.err.MySQLError as e:
+            code = e.args[0] if e.args else None
+            message = db_error_message(e, redact_literals=False)
+            if code not in _TRANSIENT or attempt == tuning.connect_retries:
+                raise SourceError(
+                    f"cannot connect to {secret.host}:{secret.port} as {secret.username!r}: "
+                    f"{message}",
+                    attempts=attempt,
+                ) from None
+            log.warning("connect_retry", attempt=attempt, error=message, retry_in=delay)
+            time.sleep(delay)
+            delay *= 2
+        except (OSError, ssl.SSLError) as e:
+            raise SourceError(
+                f"cannot connect to {secret.host}:{secret.port}: {type(e).__name__}: {e}"
+            ) from None
+        else:
+            log.info(
+                "connect",
+                host=secret.host,
+                port=secret.port,
+                database=secret.database,
+                tls=bool(tls),
+                attempts=attempt,
+                seconds=round(time.monotonic() - started, 3),
+            )
+            return conn
+    raise AssertionError("unreachable")
+
+
+def begin_read_only(conn: pymysql.Connection, tuning: Tuning) -> None:
+    """Every statement of this session runs in a read-only transaction."""
+    try:
+        with conn.cursor(pymysql.cursors.Cursor) as cur:
+            cur.execute(f"SET SESSION net_write_timeout = {int(tuning.net_write_timeout)}")
+            cur.execute("SET SESSION TRANSACTION READ ONLY")
+            cur.execute("START TRANSACTION READ ONLY")
+    except pymysql.err.MySQLError as e:
+        raise SourceError(
+            "cannot start a read-only transaction: " + db_error_message(e, redact_literals=False)
+        ) from None
+
+
+def query_scalar_row(conn: pymysql.Connection, sql: str) -> tuple[Any, ...]:
+    try:
+        with conn.cursor(pymysql.cursors.Cursor) as cur:
+            cur.execute(sql)
+            row = cur.fetchone()
+    except pymysql.err.MySQLError as e:
+        raise SourceError(
+            "query failed: " + db_error_message(e, redact_literals=True),
+            code=e.args[0] if e.args else None,
+        ) from None
+    return tuple(row) if row else ()
+
+
+def open_stream(conn: pymysql.Connection, sql: str) -> tuple[Any, list[str], list[int]]:
+    """Execute ``sql`` on an unbuffered cursor. Returns the cursor, the column names and the
+    indexes of binary columns (their values are converted to lowercase hex)."""
+    cur = conn.cursor(pymysql.cursors.SSCursor)
+    try:
+        cur.execute(sql)
+    except pymysql.err.MySQLError as e:
+        cur.close()
+        raise SourceError("query failed: " + db_error_message(e, redact_literals=True)) from None
+    columns = [d[0] for d in cur.description or ()]
+    if not columns:
+        abandon_stream(conn, cur)
+        raise UsageError("the statement returned no result set")
+    binary: list[int] = []
+    result = getattr(cur, "_result", None)
+    fields = getattr(result, "fields", None) or []
+    converters = getattr(result, "converters", None)
+    for i, f in enumerate(fields):
+        if f.type_code in _BINARY_TYPES and f.charsetnr == _BINARY_CHARSET:
+            binary.append(i)
+            if isinstance(converters, list) and i < len(converters):
+                # bytes.hex runs in C, once per non-NULL value of binary columns only.
+                converters[i] = (None, bytes.hex)
+    return cur, columns, binary
+
+
+def abandon_stream(conn: pymysql.Connection, cur: Any) -> None:
+    """Drop a half-read unbuffered result without reading the rest of it.
+
+    ``SSCursor.close()`` (also run by its ``__del__``) drains the remaining rows, which after
+    a failure could be millions, or fails noisily on a dead connection. Close the connection
+    instead, after marking the result finished (its ``__del__`` would drain it too)."""
+    for result in (getattr(cur, "_result", None), getattr(conn, "_result", None)):
+        if result is not None:
+            with contextlib.suppress(Exception):
+                result.unbuffered_active = False
+    with contextlib.suppress(Exception):
+        conn.close()
+    with contextlib.suppress(Exception):
+        cur.connection = None

@@ -1,0 +1,1 @@
+"""Helpers shared by test suites: private MariaDB instances, moto S3 servers, seed data."""
