@@ -84,6 +84,15 @@ def etl_container_definitions(
     ]
 
 
+def _cluster_scoped_arn(
+    region: str, account_id: pulumi.Input[str], kind: str, cluster_name: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """arn:aws:ecs:<region>:<account>:<kind>/<cluster>/*: tasks or hosts of one cluster only."""
+    return pulumi.Output.concat(
+        "arn:aws:ecs:", region, ":", account_id, f":{kind}/", cluster_name, "/*"
+    )
+
+
 def install_command(
     *, region: str, cluster: str, site: str, activation_id: str, activation_code: str
 ) -> str:
@@ -225,17 +234,9 @@ class Site(pulumi.ComponentResource):
         if site.registers_hosts:
             self._registration(name, cluster, shared)
 
-        tasks_arn = pulumi.Output.concat(
-            "arn:aws:ecs:", site.region, ":", shared.account_id, ":task/", cluster.name, "/*"
-        )
-        instances_arn = pulumi.Output.concat(
-            "arn:aws:ecs:",
-            site.region,
-            ":",
-            shared.account_id,
-            ":container-instance/",
-            cluster.name,
-            "/*",
+        tasks_arn = _cluster_scoped_arn(site.region, shared.account_id, "task", cluster.name)
+        instances_arn = _cluster_scoped_arn(
+            site.region, shared.account_id, "container-instance", cluster.name
         )
         self.grant = pulumi.Output.all(
             self.task_definition.arn_without_revision,
@@ -367,14 +368,8 @@ class Site(pulumi.ComponentResource):
         core = aws.iam.RolePolicyAttachment(
             f"{name}-agent-ssm", role=agent_role.name, policy_arn=SSM_CORE_POLICY, opts=self._child
         )
-        instances_arn = pulumi.Output.concat(
-            "arn:aws:ecs:",
-            site.region,
-            ":",
-            shared.account_id,
-            ":container-instance/",
-            cluster.name,
-            "/*",
+        instances_arn = _cluster_scoped_arn(
+            site.region, shared.account_id, "container-instance", cluster.name
         )
         agent_ecs = aws.iam.RolePolicy(
             f"{name}-agent-ecs",

@@ -66,16 +66,11 @@ def site_from_parent(parent_urn: str | None) -> str | None:
     return urn_name(parent_urn) if urn_type(parent_urn) == SITE_COMPONENT else None
 
 
-@dataclass(frozen=True)
-class ResourceView:
-    """One resource as a resource policy sees it (props are the resource's inputs)."""
+class _Props:
+    """Reading helpers shared by both views: tags, the site, and any field as a plain value."""
 
-    type: str
-    name: str
-    urn: str
     props: Mapping[str, Any]
-    provider_region: str | None = None
-    parent_urn: str | None = None
+    parent_urn: str | None
 
     @property
     def tags(self) -> dict[str, str]:
@@ -88,6 +83,18 @@ class ResourceView:
 
     def get(self, *path: str, default: Any = None) -> Any:
         return field_value(self.props, *path, default=default)
+
+
+@dataclass(frozen=True)
+class ResourceView(_Props):
+    """One resource as a resource policy sees it (props are the resource's inputs)."""
+
+    type: str
+    name: str
+    urn: str
+    props: Mapping[str, Any]
+    provider_region: str | None = None
+    parent_urn: str | None = None
 
     @classmethod
     def from_args(cls, args: Any) -> ResourceView:
@@ -100,7 +107,7 @@ class ResourceView:
 
 
 @dataclass(frozen=True)
-class StackResource:
+class StackResource(_Props):
     """One resource as a stack policy sees it (props are the resource's outputs)."""
 
     type: str
@@ -110,18 +117,6 @@ class StackResource:
     parent_urn: str | None = None
     provider_region: str | None = None
     property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def tags(self) -> dict[str, str]:
-        tags = field_value(self.props, "tags", default={})
-        return tags if isinstance(tags, dict) else {}
-
-    @property
-    def site(self) -> str | None:
-        return self.tags.get("site") or site_from_parent(self.parent_urn)
-
-    def get(self, *path: str, default: Any = None) -> Any:
-        return field_value(self.props, *path, default=default)
 
     @classmethod
     def from_policy_resource(cls, resource: Any) -> StackResource:
