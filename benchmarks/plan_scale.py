@@ -1,8 +1,9 @@
 """Plan time for 10, 100 and 500 sites, against the SDK's floor measured in the same run.
 
 The floor is a bare program that registers the same resources (same types, names and inputs, as
-captured from the real program) flat, with no logic: no components, no outputs, no apply. It runs
-under the same mocks and capturing monitor. Ratio = plan time / floor time (goal: <= 1.2).
+captured from the real program; the components as bare ComponentResources of the same types)
+flat, with no logic: no parents, no outputs, no apply. It runs under the same mocks and capturing
+monitor. Ratio = plan time / floor time (goal: <= 1.2).
 Run: .venv/bin/python benchmarks/plan_scale.py
 """
 
@@ -12,6 +13,7 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -19,6 +21,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 import re  # noqa: E402
 
+import pulumi  # noqa: E402
 import pulumi_aws as aws  # noqa: E402
 
 from benchmarks.stacks import stack_with_sites  # noqa: E402
@@ -38,10 +41,14 @@ def snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def bare_program(resources: list[tuple[str, str, dict]]):
+def bare_program(
+    resources: list[tuple[str, str, dict]], components: Sequence[tuple[str, str]] = ()
+):
     """The same typed resources with the same inputs, registered flat: the SDK's own cost."""
 
     def program() -> None:
+        for token, name in components:
+            pulumi.ComponentResource(token, name)
         for token, name, inputs in resources:
             resource_class(token)(name, **{snake(k): v for k, v in inputs.items()})
 
@@ -65,13 +72,21 @@ def main() -> None:
     for sites in SIZES:
         stack = stack_with_sites(sites)
         plan_time, resources = best_of(lambda stack=stack: capture(stack))
+        captured = capture(stack)
         replay = [
             (r.type, r.name, r.inputs)
-            for r in capture(stack).custom()
+            for r in captured.custom()
             if not r.type.startswith("pulumi:providers:")
         ]
+        components = [
+            (r.type, r.name)
+            for r in captured.resources
+            if not r.custom and r.type != "pulumi:pulumi:Stack"
+        ]
         floor_time, _ = best_of(
-            lambda stack=stack, replay=replay: capture(stack, program=bare_program(replay))
+            lambda stack=stack, replay=replay, components=components: capture(
+                stack, program=bare_program(replay, components)
+            )
         )
         ratios[sites] = plan_time / floor_time
         print(

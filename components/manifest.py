@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One site's entry. `Output.all` deep-unwraps a dict value key by key (hundreds of tasks
+    for a site's nested entry); wrapped, the entry passes through as one value."""
+
+    value: dict[str, Any]
 
 
 def build_manifest(

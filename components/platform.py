@@ -68,7 +68,7 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
                 region=config.region,
                 cluster=clusters.shared.name,
                 lake_bucket=a[0],
-                sites=a[1:],
+                sites=[entry.value for entry in a[1:]],
             )
         )
     )

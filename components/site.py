@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import pulumi
@@ -19,6 +20,7 @@ import pulumi_aws as aws
 from components import policy_documents as docs
 from components.config import Site as SiteConfig
 from components.etl_cluster import ClusterRef
+from components.manifest import ManifestEntry
 from components.naming import (
     CONTAINER_NAME,
     LOG_STREAM_PREFIX,
@@ -44,6 +46,21 @@ class SharedRefs:
     log_retention_days: int
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
+
+    @cached_property
+    def awsvpc_configuration(self) -> pulumi.Output[ManifestEntry]:
+        """RunTask's network configuration for FARGATE sites: the same for all, built once."""
+        return pulumi.Output.all(self.security_group_id, *self.subnet_ids).apply(
+            lambda a: ManifestEntry(
+                {
+                    "awsvpcConfiguration": {
+                        "subnets": list(a[1:]),
+                        "securityGroups": [a[0]],
+                        "assignPublicIp": "DISABLED",
+                    }
+                }
+            )
+        )
 
 
 def etl_container_definitions(
@@ -84,13 +101,10 @@ def etl_container_definitions(
     ]
 
 
-def _cluster_scoped_arn(
-    region: str, account_id: pulumi.Input[str], kind: str, cluster_name: pulumi.Input[str]
-) -> pulumi.Output[str]:
-    """arn:aws:ecs:<region>:<account>:<kind>/<cluster>/*: tasks or hosts of one cluster only."""
-    return pulumi.Output.concat(
-        "arn:aws:ecs:", region, ":", account_id, f":{kind}/", cluster_name, "/*"
-    )
+def cluster_scoped_arn(cluster_arn: str, kind: str) -> str:
+    """The tasks or hosts of one cluster only: arn:aws:ecs:<r>:<acct>:<kind>/<cluster>/*."""
+    head, _, cluster_name = cluster_arn.partition(":cluster/")
+    return f"{head}:{kind}/{cluster_name}/*"
 
 
 def install_command(
@@ -110,7 +124,7 @@ def install_command(
 class Site(pulumi.ComponentResource):
     """One site's resources. The component's name is the site's name."""
 
-    manifest_entry: pulumi.Output[dict[str, Any]]
+    manifest_entry: pulumi.Output[ManifestEntry]
     grant: pulumi.Output[docs.SiteGrant]
     task_definition: aws.ecs.TaskDefinition
     secret: aws.secretsmanager.Secret
@@ -234,61 +248,56 @@ class Site(pulumi.ComponentResource):
         if site.registers_hosts:
             self._registration(name, cluster, shared)
 
-        tasks_arn = _cluster_scoped_arn(site.region, shared.account_id, "task", cluster.name)
-        instances_arn = _cluster_scoped_arn(
-            site.region, shared.account_id, "container-instance", cluster.name
-        )
         self.grant = pulumi.Output.all(
             self.task_definition.arn_without_revision,
             cluster.arn,
-            tasks_arn,
-            instances_arn,
             task_role.arn,
             execution_role.arn,
             log_group.arn,
-        ).apply(lambda a: docs.SiteGrant(site.name, *a))
-        network = (
-            None
-            if on_own_hosts
-            else pulumi.Output.all(shared.security_group_id, *shared.subnet_ids).apply(
-                lambda a: {
-                    "awsvpcConfiguration": {
-                        "subnets": list(a[1:]),
-                        "securityGroups": [a[0]],
-                        "assignPublicIp": "DISABLED",
-                    }
-                }
+        ).apply(
+            lambda a: docs.SiteGrant(
+                site=site.name,
+                task_definition_arn=a[0],
+                cluster_arn=a[1],
+                tasks_arn=cluster_scoped_arn(a[1], "task"),
+                container_instances_arn=cluster_scoped_arn(a[1], "container-instance"),
+                task_role_arn=a[2],
+                execution_role_arn=a[3],
+                log_group_arn=a[4],
             )
         )
+        network = None if on_own_hosts else shared.awsvpc_configuration
         self.manifest_entry = pulumi.Output.all(self.secret.arn, network).apply(
-            lambda a: {
-                "name": site.name,
-                "kind": site.kind,
-                "residency": site.residency,
-                "region": site.region,
-                "cluster": cluster.name,
-                "launchType": launch_type,
-                "taskDefinitionFamily": naming.task_family(site.name),
-                "containerName": CONTAINER_NAME,
-                "logs": {
-                    "group": naming.log_group(site.name),
+            lambda a: ManifestEntry(
+                {
+                    "name": site.name,
+                    "kind": site.kind,
+                    "residency": site.residency,
                     "region": site.region,
-                    "streamPrefix": f"{LOG_STREAM_PREFIX}/{CONTAINER_NAME}",
-                },
-                "secretId": a[0],
-                "lakePrefix": site.name,
-                "placementConstraints": constraints,
-                "networkConfiguration": a[1],
-                "extracts": [
-                    {
-                        "name": e.name,
-                        "query": e.query,
-                        "schedule": e.schedule,
-                        "keyPrefix": f"{site.name}/{e.name}",
-                    }
-                    for e in site.extracts
-                ],
-            }
+                    "cluster": cluster.name,
+                    "launchType": launch_type,
+                    "taskDefinitionFamily": naming.task_family(site.name),
+                    "containerName": CONTAINER_NAME,
+                    "logs": {
+                        "group": naming.log_group(site.name),
+                        "region": site.region,
+                        "streamPrefix": f"{LOG_STREAM_PREFIX}/{CONTAINER_NAME}",
+                    },
+                    "secretId": a[0],
+                    "lakePrefix": site.name,
+                    "placementConstraints": constraints,
+                    "networkConfiguration": a[1].value if a[1] else None,
+                    "extracts": [
+                        {
+                            "name": e.name,
+                            "query": e.query,
+                            "schedule": e.schedule,
+                            "keyPrefix": f"{site.name}/{e.name}",
+                        }
+                        for e in site.extracts
+                    ],
+                }
+            )
         )
         self.register_outputs(
             {
@@ -368,15 +377,15 @@ class Site(pulumi.ComponentResource):
         core = aws.iam.RolePolicyAttachment(
             f"{name}-agent-ssm", role=agent_role.name, policy_arn=SSM_CORE_POLICY, opts=self._child
         )
-        instances_arn = _cluster_scoped_arn(
-            site.region, shared.account_id, "container-instance", cluster.name
-        )
         agent_ecs = aws.iam.RolePolicy(
             f"{name}-agent-ecs",
             role=agent_role.name,
-            policy=pulumi.Output.all(cluster.arn, instances_arn).apply(
-                lambda a: json.dumps(
-                    docs.agent_policy(cluster_arn=a[0], container_instances_arn=a[1])
+            policy=cluster.arn.apply(
+                lambda arn: json.dumps(
+                    docs.agent_policy(
+                        cluster_arn=arn,
+                        container_instances_arn=cluster_scoped_arn(arn, "container-instance"),
+                    )
                 )
             ),
             opts=self._child,
