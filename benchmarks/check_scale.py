@@ -9,6 +9,7 @@ Run: .venv/bin/python benchmarks/check_scale.py [SITES]
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import statistics
 import sys
 import time
@@ -33,9 +34,11 @@ def main() -> None:
     config = hp.load_config(PACK_DIR / "config.prod.json", hp.POLICY_NAMES)
     plan_times, policy_times = [], []
     for repeat in range(REPEATS):
+        gc.collect()  # each run starts from the same heap
         started = time.perf_counter()
         captured = capture(stack)
         plan_times.append(time.perf_counter() - started)
+        gc.collect()
         started = time.perf_counter()
         result = evaluate(captured, config, stack_file="bench", now=dt.datetime.now(dt.UTC))
         policy_times.append(time.perf_counter() - started)
