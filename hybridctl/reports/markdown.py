@@ -64,11 +64,6 @@ def render(result: CheckResult) -> str:
         out.append(
             f"- **{f.policy}** ({f.enforcement_level}) on `{f.resource_name or 'stack'}`"
             f" (site {f.site or 'shared'}): {_cell(f.message)}"
-            + (
-                f" - waiver approved by {f.waiver.approver} expired on {f.waiver.expires}"
-                if f.waiver
-                else ""
-            )
         )
     waived = [f for f in result.findings if f.status == "waived"]
     out += ["", "## Waivers", ""]

@@ -65,10 +65,8 @@ def render(result: CheckResult) -> str:
         lines += ["", "Violations:"]
         remediation = {p.name: p.remediation for p in result.policies}
         for f in sorted(open_findings, key=lambda f: (not f.blocking, f.policy, f.site or "")):
-            expired = (
-                f" (waiver by {f.waiver.approver} expired {f.waiver.expires})" if f.waiver else ""
-            )
-            lines.append(f"  [{f.enforcement_level}] {f.policy}  {_where(f)}{expired}")
+            # An expired waiver is named in the message itself, as the engine reports it.
+            lines.append(f"  [{f.enforcement_level}] {f.policy}  {_where(f)}")
             lines.append(f"      {f.message}")
             if remediation.get(f.policy):
                 lines.append(f"      fix: {remediation[f.policy]}")
