@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 from hybridctl.capture import Capture
 from hybridctl.engine import PolicyInputs, run_policies
-from hybridctl.findings import CheckResult, Finding, NotEvaluated, PolicyInfo, SiteSummary, Waiver
+from hybridctl.findings import CheckResult, Finding, NotEvaluated, PolicyInfo, SiteSummary
 from hybridctl.policy_pack import hybrid_policies as hp
-
-
-def _waiver(waiver: Any) -> Waiver | None:
-    if waiver is None:
-        return None
-    return Waiver(
-        policy=waiver.policy,
-        reason=waiver.reason,
-        approver=waiver.approver,
-        expires=waiver.expires.isoformat(),
-        site=waiver.site,
-        resource=waiver.resource,
-    )
 
 
 def site_summaries(capture: Capture) -> list[SiteSummary]:
@@ -69,7 +55,7 @@ def evaluate(
                 resource_name=outcome.resource_name or (resource.name if resource else None),
                 site=outcome.site or (resource.site if resource else None),
                 status=outcome.status,
-                waiver=_waiver(outcome.waiver),
+                waiver=outcome.waiver,
             )
         )
     used = {id(o.waiver) for o in outcomes if o.waiver is not None}
@@ -91,9 +77,7 @@ def evaluate(
         ],
         findings=findings,
         sites=site_summaries(capture),
-        unmatched_waivers=[
-            w for w in (_waiver(x) for x in config.waivers if id(x) not in used) if w is not None
-        ],
+        unmatched_waivers=[w for w in config.waivers if id(w) not in used],
         not_evaluated=[NotEvaluated(n.policy, n.urn, n.reason) for n in not_run],
         resources_checked=len(inputs.resources),
     )

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hybridctl.policy_pack import hybrid_policies
+
+Waiver = hybrid_policies.Waiver  # the policy config's waiver, as the pack applies it
+
 Level = Literal["mandatory", "advisory", "disabled"]
 Status = Literal["violation", "waived", "expired-waiver"]
 
@@ -17,20 +21,6 @@ class PolicyInfo:
     remediation: str
     enforcement_level: str
     kind: Literal["resource", "stack"]
-
-
-@dataclass(frozen=True)
-class Waiver:
-    policy: str
-    reason: str
-    approver: str
-    expires: str
-    site: str | None = None
-    resource: str | None = None
-
-    @property
-    def target(self) -> str:
-        return f"site {self.site}" if self.site else f"resource {self.resource}"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
-from hybridctl.findings import CheckResult
+from hybridctl.findings import CheckResult, Waiver
+
+
+def _waiver(waiver: Waiver) -> dict[str, Any]:
+    return {**asdict(waiver), "expires": waiver.expires.isoformat()}
 
 
 def render(result: CheckResult) -> str:
@@ -26,7 +31,7 @@ def render(result: CheckResult) -> str:
                 "resourceName": f.resource_name,
                 "urn": f.urn,
                 "message": f.message,
-                "waiver": asdict(f.waiver) if f.waiver else None,
+                "waiver": _waiver(f.waiver) if f.waiver else None,
             }
             for f in result.findings
         ],
@@ -49,7 +54,7 @@ def render(result: CheckResult) -> str:
             }
             for s in result.sites
         ],
-        "unmatchedWaivers": [asdict(w) for w in result.unmatched_waivers],
+        "unmatchedWaivers": [_waiver(w) for w in result.unmatched_waivers],
         "notEvaluated": [asdict(n) for n in result.not_evaluated],
     }
     return json.dumps(document, indent=2) + "\n"
