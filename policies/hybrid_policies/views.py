@@ -66,6 +66,13 @@ def site_from_parent(parent_urn: str | None) -> str | None:
     return urn_name(parent_urn) if urn_type(parent_urn) == SITE_COMPONENT else None
 
 
+def _region_of(provider: Any) -> str | None:
+    """The region of a resource's provider, as the engine passes it (None without one)."""
+    if provider is not None and "region" in provider.props:
+        return plain(provider.props["region"])
+    return None
+
+
 class _Props:
     """Reading helpers shared by both views: tags, the site, and any field as a plain value."""
 
@@ -99,11 +106,10 @@ class ResourceView(_Props):
     @classmethod
     def from_args(cls, args: Any) -> ResourceView:
         """From pulumi_policy's ResourceValidationArgs."""
-        region = None
-        if args.provider is not None and "region" in args.provider.props:
-            region = plain(args.provider.props["region"])
         parent = getattr(args.opts, "parent", None) if args.opts is not None else None
-        return cls(args.resource_type, args.name, args.urn, args.props, region, parent)
+        return cls(
+            args.resource_type, args.name, args.urn, args.props, _region_of(args.provider), parent
+        )
 
 
 @dataclass(frozen=True)
@@ -121,17 +127,13 @@ class StackResource(_Props):
     @classmethod
     def from_policy_resource(cls, resource: Any) -> StackResource:
         """From pulumi_policy's PolicyResource."""
-        region = None
-        provider = resource.provider
-        if provider is not None and "region" in provider.props:
-            region = plain(provider.props["region"])
         return cls(
             type=resource.resource_type,
             name=resource.name,
             urn=resource.urn,
             props=resource.props,
             parent_urn=resource.parent.urn if resource.parent is not None else None,
-            provider_region=region,
+            provider_region=_region_of(resource.provider),
             property_dependencies={
                 key: tuple(dep.urn for dep in deps)
                 for key, deps in (resource.property_dependencies or {}).items()

@@ -39,6 +39,11 @@ def pinned_site(constraints: Any) -> list[str]:
     return sites
 
 
+def is_customer_managed_key(key: Any) -> bool:
+    """A secret's kmsKeyId names a CMK: absent or an `alias/aws/...` key is AWS managed."""
+    return bool(key) and not str(key).startswith("alias/aws/")
+
+
 def regulated_tasks_external_only(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
     if resource.type != TASK_DEFINITION or not ctx.is_regulated(resource.tags):
         return
@@ -98,8 +103,7 @@ def resources_in_allowed_regions(resource: ResourceView, ctx: RuleContext) -> It
 def regulated_secrets_cmk(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
     if resource.type != SECRET or not ctx.is_regulated(resource.tags):
         return
-    key = resource.get("kmsKeyId")
-    if not key or str(key).startswith("alias/aws/"):
+    if not is_customer_managed_key(resource.get("kmsKeyId")):
         yield (
             f"secret {_label(resource)} is regulated but encrypted with the AWS managed key: "
             "set kmsKeyId to the site's customer-managed KMS key"

@@ -11,7 +11,7 @@ from hybrid_policies.rules import (
     SECRET,
     SERVICE,
 )
-from hybrid_policies.rules.residency import pinned_site
+from hybrid_policies.rules.residency import is_customer_managed_key, pinned_site
 from hybrid_policies.rules.stack_index import StackIndex, as_list
 from hybrid_policies.views import StackResource, StackViolation
 
@@ -136,7 +136,7 @@ def regulated_sites_complete(
         ):
             missing.append(f"a task definition requiring EXTERNAL pinned to site={site}")
         if not any(
-            secret.get("kmsKeyId") and not str(secret.get("kmsKeyId")).startswith("alias/aws/")
+            is_customer_managed_key(secret.get("kmsKeyId"))
             for secret in index.of_site(SECRET, site)
         ):
             missing.append("a DB secret encrypted with a customer-managed key")

@@ -57,17 +57,20 @@ def _kms_rule(rule: Any) -> bool:
     )
 
 
+def _all_kms(rules: Any) -> bool:
+    """Every encryption rule is SSE-KMS with a named key, and there is at least one."""
+    rules = as_list(rules)
+    return bool(rules) and all(map(_kms_rule, rules))
+
+
 def lake_encrypted_kms(
     resources: Sequence[StackResource], ctx: RuleContext
 ) -> Iterator[StackViolation]:
     yield from _each_bucket(
         resources,
         BUCKET_SSE,
-        lambda s: bool(as_list(s.get("rules"))) and all(map(_kms_rule, as_list(s.get("rules")))),
-        lambda b: bool(
-            as_list(b.get("serverSideEncryptionConfiguration", "rules"))
-            and all(map(_kms_rule, as_list(b.get("serverSideEncryptionConfiguration", "rules"))))
-        ),
+        lambda s: _all_kms(s.get("rules")),
+        lambda b: _all_kms(b.get("serverSideEncryptionConfiguration", "rules")),
         "is not encrypted with a customer-managed KMS key (SSE-KMS with kmsMasterKeyId)",
     )
 
