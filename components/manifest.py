@@ -11,9 +11,10 @@ MANIFEST_VERSION = 1
 
 
 @dataclass(frozen=True)
-class ManifestEntry:
-    """One site's entry. `Output.all` deep-unwraps a dict value key by key (hundreds of tasks
-    for a site's nested entry); wrapped, the entry passes through as one value."""
+class Packed:
+    """A JSON value (a site's manifest entry, its network configuration) that `Output.all`
+    passes through whole; a bare dict or list would be unwrapped item by item, at the cost of
+    a task per item and per nesting level."""
 
     value: dict[str, Any]
 

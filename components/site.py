@@ -20,7 +20,7 @@ import pulumi_aws as aws
 from components import policy_documents as docs
 from components.config import Site as SiteConfig
 from components.etl_cluster import ClusterRef
-from components.manifest import ManifestEntry
+from components.manifest import Packed
 from components.naming import (
     CONTAINER_NAME,
     LOG_STREAM_PREFIX,
@@ -48,10 +48,10 @@ class SharedRefs:
     security_group_id: pulumi.Input[str]
 
     @cached_property
-    def awsvpc_configuration(self) -> pulumi.Output[ManifestEntry]:
+    def awsvpc_configuration(self) -> pulumi.Output[Packed]:
         """RunTask's network configuration for FARGATE sites: the same for all, built once."""
         return pulumi.Output.all(self.security_group_id, *self.subnet_ids).apply(
-            lambda a: ManifestEntry(
+            lambda a: Packed(
                 {
                     "awsvpcConfiguration": {
                         "subnets": list(a[1:]),
@@ -124,7 +124,7 @@ def install_command(
 class Site(pulumi.ComponentResource):
     """One site's resources. The component's name is the site's name."""
 
-    manifest_entry: pulumi.Output[ManifestEntry]
+    manifest_entry: pulumi.Output[Packed]
     grant: pulumi.Output[docs.SiteGrant]
     task_definition: aws.ecs.TaskDefinition
     secret: aws.secretsmanager.Secret
@@ -268,7 +268,7 @@ class Site(pulumi.ComponentResource):
         )
         network = None if on_own_hosts else shared.awsvpc_configuration
         self.manifest_entry = pulumi.Output.all(self.secret.arn, network).apply(
-            lambda a: ManifestEntry(
+            lambda a: Packed(
                 {
                     "name": site.name,
                     "kind": site.kind,
