@@ -29,6 +29,18 @@ def check(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def run_check_process(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m hybridctl check ...` as a user runs it: exit code, stdout, stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "hybridctl", "check", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
 def check_json(*argv: str) -> tuple[int, dict[str, Any]]:
     code, text = check(*argv, "--format", "json")
     return code, json.loads(text)
@@ -238,23 +250,7 @@ def test_bad_stack_config_exits_2_naming_site_and_field(tmp_path: Path) -> None:
     text = (ROOT / "stacks" / "Pulumi.prod.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "Pulumi.bad.yaml"
     bad.write_text(text.replace("registrationLimit: 2", "registrationLimit: 0"), encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hybridctl",
-            "check",
-            "--stack-file",
-            str(bad),
-            "--policy-config",
-            PROD_CONFIG,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    result = run_check_process("--stack-file", str(bad), "--policy-config", PROD_CONFIG)
     assert result.returncode == 2
     assert (
         "sites[1] (munich).activation.registrationLimit: must be between 1 and 1000"
@@ -264,23 +260,13 @@ def test_bad_stack_config_exits_2_naming_site_and_field(tmp_path: Path) -> None:
 
 
 def test_the_cli_exit_code_and_report_as_a_process() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hybridctl",
-            "check",
-            "--stack-file",
-            str(VIOLATING / "Pulumi.regulated-fargate.yaml"),
-            "--format",
-            "json",
-            "--policy-config",
-            PROD_CONFIG,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_check_process(
+        "--stack-file",
+        str(VIOLATING / "Pulumi.regulated-fargate.yaml"),
+        "--format",
+        "json",
+        "--policy-config",
+        PROD_CONFIG,
     )
     assert result.returncode == 1
     report = json.loads(result.stdout)
