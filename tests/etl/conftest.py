@@ -134,6 +134,21 @@ def parse_logs(stderr: str) -> list[dict[str, Any]]:
     return logs
 
 
+def etl_args(secret: str, bucket: str, query: str, prefix: str, *more: str) -> list[str]:
+    """The ETL's required flags, then any others."""
+    return [
+        "--secret-id",
+        secret,
+        "--query",
+        query,
+        "--bucket",
+        bucket,
+        "--key-prefix",
+        prefix,
+        *more,
+    ]
+
+
 def run_etl(args: list[str], env: dict[str, str], timeout: float = 120) -> EtlRun:
     res = subprocess.run(
         [sys.executable, "-m", "etl", *args],

@@ -21,6 +21,7 @@ from tests.etl.conftest import (
     REGION,
     Db,
     EtlProcess,
+    etl_args,
     etl_env,
     put_secret,
     run_etl,
@@ -35,18 +36,7 @@ MIB = 1024 * 1024
 
 
 def args(secret: str, bucket: str, query: str) -> list[str]:
-    return [
-        "--secret-id",
-        secret,
-        "--query",
-        query,
-        "--bucket",
-        bucket,
-        "--key-prefix",
-        PREFIX,
-        "--run-id",
-        "r",
-    ]
+    return etl_args(secret, bucket, query, PREFIX, "--run-id", "r")
 
 
 def new_bucket(s3: Any) -> str:

@@ -17,6 +17,7 @@ from tests.etl.conftest import (
     WIDE_MIB,
     Db,
     EtlRun,
+    etl_args,
     etl_env,
     put_secret,
     run_etl,
@@ -30,17 +31,7 @@ PREFIX = "exports/customers"
 
 
 def args(secret: str, bucket: str, query: str, *more: str) -> list[str]:
-    return [
-        "--secret-id",
-        secret,
-        "--query",
-        query,
-        "--bucket",
-        bucket,
-        "--key-prefix",
-        PREFIX,
-        *more,
-    ]
+    return etl_args(secret, bucket, query, PREFIX, *more)
 
 
 def assert_clean_logs(run: EtlRun, *secrets: str) -> None:
