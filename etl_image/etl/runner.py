@@ -29,7 +29,7 @@ from etl.source import (
     query_scalar_row,
     redact,
 )
-from etl.sqlcheck import CheckedQuery, check_query
+from etl.sqlcheck import CheckedQuery, QueryRejected, check_query
 
 MANIFEST = "_manifest.json"
 
@@ -314,7 +314,10 @@ def run(cfg: Config, log: Log) -> int:
     touched = False
     conn: Any = None
     try:
-        checked = check_query(cfg.query)
+        try:
+            checked = check_query(cfg.query)
+        except QueryRejected as e:
+            raise UsageError(str(e)) from None
         log.info(
             "start",
             etl_version=__version__,

@@ -5,6 +5,10 @@ The check is lexical, not a full SQL parser. It understands MySQL quoting ('...'
 keywords and semicolons inside strings, identifiers or comments don't count. It is one layer
 of three: the statement also runs in a ``READ ONLY`` transaction, over a connection without
 multi-statement support, as a user that should only have ``SELECT``.
+
+Standard library only and no imports from the rest of ``etl``: the stack config checks extract
+queries with an identical copy (``components/etl_sqlcheck.py``), so that config and ETL accept
+and refuse exactly the same statements. A test keeps the copies identical.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-
-from etl.errors import UsageError
 
 _WORD = re.compile(r"[A-Za-z0-9_$@]+")
 _SPACE = " \t\r\n\f\v"
@@ -40,8 +42,8 @@ _FORBIDDEN = {
 }
 
 
-class QueryRejected(UsageError):
-    """The query is not one read-only SELECT (exit 2)."""
+class QueryRejected(ValueError):
+    """The query is not one read-only SELECT (the ETL exits 2, the stack config is invalid)."""
 
 
 @dataclass(frozen=True)
