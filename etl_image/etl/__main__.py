@@ -1,6 +1,20 @@
-"""``python -m etl``: the container's entrypoint."""
+"""``python -m etl``: the container's entrypoint.
 
-from etl.cli import main
+The stop signals are taken over first, before the imports that take most of the start-up
+time, so a SIGTERM during start-up is handled like any other (see ``etl.stop``)."""
+
+import os
+import sys
+
+from etl.stop import StopRequest
+
+STOP = StopRequest().install(wakeup=True)
+
+from etl.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main(stop=STOP)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A helper thread left stuck in an S3 call after a stop must not hold the exit up.
+    os._exit(code)

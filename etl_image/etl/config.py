@@ -37,6 +37,7 @@ class Tuning:
     s3_max_attempts: int = 5  # ETL_S3_MAX_ATTEMPTS: botocore attempts per request
     s3_timeout: float = 60.0  # ETL_S3_TIMEOUT: connect/read timeout per S3 request
     cleanup_seconds: float = 60.0  # ETL_CLEANUP_SECONDS: keep retrying cleanup this long
+    stop_seconds: float = 20.0  # ETL_STOP_SECONDS: after SIGTERM, stop and clean up within this
     tls_ca: str | None = None  # ETL_TLS_CA: CA bundle for TLS to the database
     row_reader: str = "wire"  # ETL_ROW_READER: wire (fast) or fetchmany (PyMySQL's cursor)
 
@@ -58,6 +59,7 @@ _TUNING_ENV = {
     "s3_max_attempts": ("ETL_S3_MAX_ATTEMPTS", int, 1),
     "s3_timeout": ("ETL_S3_TIMEOUT", float, 0.1),
     "cleanup_seconds": ("ETL_CLEANUP_SECONDS", float, 0),
+    "stop_seconds": ("ETL_STOP_SECONDS", float, 1),
 }
 
 

@@ -16,6 +16,7 @@ MySQL prints them); binary columns are lowercase hex.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ from etl.errors import Cancelled, EtlError
 from etl.log import Log
 from etl.rows import CsvEncoder, RowSource
 from etl.s3sink import PartFile, PartWriter
+from etl.stop import signals_blocked
 
 CONTENT_TYPE = "text/csv; charset=utf-8"
 LINE_END = "\r\n"
@@ -44,6 +46,14 @@ class ExtractResult:
     bytes: int = 0
     raw_bytes: int = 0
     seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, for a worker's report to its supervisor."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExtractResult:
+        return cls(**{**d, "parts": [PartFile(**p) for p in d["parts"]]})
 
 
 _END = ("end",)
@@ -61,7 +71,8 @@ class Extractor:
         tuning: Tuning,
         log: Log,
         next_part_number: Callable[[], int],
-        cancelled: Callable[[], bool] = lambda: False,
+        check: Callable[[], None] = lambda: None,
+        grace: Callable[[], float] = lambda: 30.0,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -69,7 +80,11 @@ class Extractor:
         self.tuning = tuning
         self.log = log
         self.next_part_number = next_part_number
-        self.cancelled = cancelled
+        # ``check`` raises (Terminated, Cancelled) when the run must stop; every wait below
+        # calls it at least every 0.2 s. ``grace`` bounds the wait for the helper threads
+        # once the run is stopping (the stop budget left, after a signal).
+        self.check = check
+        self.grace = grace
         self.raw_q: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=tuning.queue_batches)
         self.up_q: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=1)
         # One S3 part in flight (queued or uploading) while the next one fills: memory stays
@@ -96,10 +111,14 @@ class Extractor:
                 self.error = e
         self.stop.set()
 
+    def _safe_point(self) -> None:
+        if self.stop.is_set():
+            raise Cancelled("stopped after a failure elsewhere in the run")
+        self.check()
+
     def _put(self, q: queue.Queue[tuple[Any, ...]], item: tuple[Any, ...]) -> None:
         while True:
-            if self.stop.is_set():
-                raise Cancelled("stopped after a failure elsewhere in the run")
+            self._safe_point()
             try:
                 q.put(item, timeout=0.2)
                 return
@@ -108,16 +127,14 @@ class Extractor:
 
     def _acquire_slot(self) -> None:
         while not self.in_flight.acquire(timeout=0.2):
-            if self.stop.is_set():
-                raise Cancelled("stopped after a failure elsewhere in the run")
+            self._safe_point()
 
     def _get(self, q: queue.Queue[tuple[Any, ...]]) -> tuple[Any, ...]:
         while True:
             try:
                 return q.get(timeout=0.2)
             except queue.Empty:
-                if self.stop.is_set():
-                    raise Cancelled("stopped after a failure elsewhere in the run") from None
+                self._safe_point()
 
     def _compressor(self) -> None:
         part_size = self.tuning.upload_part_bytes
@@ -195,6 +212,27 @@ class Extractor:
             self.ratio = done / done_raw
         return done + max(0, raw_in_file - done_raw) * self.ratio
 
+    def _join(self, threads: list[threading.Thread]) -> None:
+        """Wait for the helper threads: as long as they work while the run goes on (the last
+        upload), at most ``grace()`` seconds once it is stopping. A thread still stuck in an S3
+        call then is left behind (daemon); the run's cleanup sweeps after it."""
+        deadline: float | None = None
+        while any(t.is_alive() for t in threads):
+            if deadline is None:
+                try:
+                    self._safe_point()
+                except BaseException as e:
+                    self._fail(e)
+                if self.stop.is_set():
+                    deadline = time.monotonic() + self.grace()
+            elif time.monotonic() >= deadline:
+                self.log.warning(
+                    "threads_abandoned", threads=[t.name for t in threads if t.is_alive()]
+                )
+                return
+            for t in threads:
+                t.join(timeout=0.1)
+
     # -- reader ---------------------------------------------------------------------------
 
     def _open_file(self, header: bytes) -> None:
@@ -211,8 +249,9 @@ class Extractor:
             threading.Thread(target=self._compressor, name="etl-compress", daemon=True),
             threading.Thread(target=self._uploader, name="etl-upload", daemon=True),
         ]
-        for t in threads:
-            t.start()
+        with signals_blocked():  # stop signals go to the main thread, whose reads they interrupt
+            for t in threads:
+                t.start()
         started = time.monotonic()
         next_progress = started + self.tuning.progress_seconds
         fetch_size = self.tuning.fetch_size
@@ -224,8 +263,7 @@ class Extractor:
             self._open_file(header)  # even an empty result gets a file with the header
             file_open = True
             while True:
-                if self.stop.is_set() or self.cancelled():
-                    raise Cancelled("stopped after a failure elsewhere in the run")
+                self._safe_point()
                 n = min(fetch_size, max_rows - rows_in_file) if max_rows else fetch_size
                 got = rows.next_batch(n)
                 if got is None:
@@ -262,13 +300,7 @@ class Extractor:
             self._put(self.raw_q, _END)
         except BaseException as e:
             self._fail(e)
-        try:
-            for t in threads:
-                t.join()
-        except BaseException as e:  # a signal while waiting for the last upload
-            self._fail(e)
-            for t in threads:
-                t.join()
+        self._join(threads)
         if self.error is not None:
             err = self.error
             if not isinstance(err, EtlError):

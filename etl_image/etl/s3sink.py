@@ -15,22 +15,35 @@ from etl.log import Log
 T = TypeVar("T")
 
 
-def s3_client(cfg: Config, session: Any = None) -> Any:
-    """A boto3 S3 client; ``AWS_ENDPOINT_URL`` (honoured by boto3) points it elsewhere."""
+def aws_client(
+    cfg: Config,
+    service: str,
+    session: Any = None,
+    *,
+    timeout: float | None = None,
+    attempts: int | None = None,
+) -> Any:
+    """A boto3 client with the run's timeouts and retries; ``AWS_ENDPOINT_URL`` (honoured by
+    boto3) points it elsewhere."""
     import boto3
     from botocore.config import Config as BotoConfig
 
     session = session or boto3.session.Session(region_name=cfg.region)
+    timeout = timeout or cfg.tuning.s3_timeout
     return session.client(
-        "s3",
+        service,
         config=BotoConfig(
-            retries={"max_attempts": cfg.tuning.s3_max_attempts, "mode": "standard"},
-            connect_timeout=cfg.tuning.s3_timeout,
-            read_timeout=cfg.tuning.s3_timeout,
+            retries={"max_attempts": attempts or cfg.tuning.s3_max_attempts, "mode": "standard"},
+            connect_timeout=timeout,
+            read_timeout=timeout,
             tcp_keepalive=True,
             max_pool_connections=4,
         ),
     )
+
+
+def s3_client(cfg: Config, session: Any = None) -> Any:
+    return aws_client(cfg, "s3", session)
 
 
 def s3_call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
@@ -191,24 +204,38 @@ def _sweep_once(s3: Any, bucket: str, prefix: str) -> tuple[int, int]:
 
 
 def sweep(
-    s3: Any, bucket: str, prefix: str, log: Log, *, retry_seconds: float = 0.0, reason: str
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    log: Log,
+    *,
+    reason: str,
+    until: Callable[[], float] | None = None,
+    settle: bool = False,
 ) -> None:
-    """Remove everything under ``prefix``; retry for ``retry_seconds`` (the endpoint may be
-    back soon). Raises ``SinkError`` when it cannot."""
-    deadline = time.monotonic() + retry_seconds
+    """Remove everything under ``prefix``. A failed pass is retried until the monotonic time
+    ``until()`` (read again before each retry: a stop signal brings it forward). With
+    ``settle``, passes repeat until one finds nothing, so an upload that was still in flight
+    when the previous pass listed does not survive it. Raises ``SinkError`` when it cannot."""
     started = time.monotonic()
     delay = 0.25
     attempt = 0
+    aborted = deleted = 0
     while True:
         attempt += 1
         try:
-            aborted, deleted = _sweep_once(s3, bucket, prefix)
+            a, d = _sweep_once(s3, bucket, prefix)
         except SinkError as e:
+            deadline = until() if until else started
             if time.monotonic() + delay > deadline:
                 log.error("cleanup", reason=reason, prefix=prefix, attempts=attempt, error=str(e))
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+            continue
+        aborted += a
+        deleted += d
+        if settle and (a or d) and attempt < 5:
             continue
         log.info(
             "cleanup",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import ssl
 import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -17,6 +20,7 @@ from etl.config import Tuning
 from etl.errors import SourceError, UsageError
 from etl.log import Log
 from etl.secret import DbSecret
+from etl.stop import StopRequest
 
 # Client errors worth another connection attempt: can't connect, lost connection, server gone,
 # too many connections, server shutting down.
@@ -68,13 +72,42 @@ def _tls_context(secret: DbSecret, tuning: Tuning) -> ssl.SSLContext:
     return ctx
 
 
-def connect(secret: DbSecret, tuning: Tuning, log: Log) -> pymysql.Connection:
+def _socket_of(conn: pymysql.Connection) -> Callable[[], Any]:
+    """The connection's current socket (``None`` once closed), without keeping it alive."""
+    ref = weakref.ref(conn)
+    return lambda: getattr(ref(), "_sock", None)
+
+
+def _tcp_socket(secret: DbSecret, tuning: Tuning, stop: StopRequest) -> socket.socket:
+    """The TCP connection PyMySQL would open, opened here so that a signal that arrives during
+    the connect is seen before the handshake starts reading."""
+    try:
+        sock = socket.create_connection((secret.host, secret.port), tuning.connect_timeout)
+    except OSError as e:
+        stop.check()
+        raise pymysql.err.OperationalError(
+            2003, f"Can't connect to MySQL server on {secret.host!r} ({e})"
+        ) from None
+    if stop.requested:
+        sock.close()
+        stop.check()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+def connect(secret: DbSecret, tuning: Tuning, log: Log, stop: StopRequest) -> pymysql.Connection:
     """Connect with retries and exponential backoff on transient errors. Values come back as
-    the server's text (no type decoding: faster, and exact for DECIMAL and DATETIME)."""
+    the server's text (no type decoding: faster, and exact for DECIMAL and DATETIME).
+
+    The connection is watched by ``stop`` from the handshake on: a stop signal shuts its
+    socket down, so no read (handshake, query, rows) outlives the signal by more than a
+    moment. Only the TCP connect itself waits, at most ``connect_timeout``."""
     tls = _tls_context(secret, tuning) if secret.tls else None
     delay = tuning.connect_backoff
     started = time.monotonic()
     for attempt in range(1, tuning.connect_retries + 1):
+        stop.check()
         try:
             conn = pymysql.connect(
                 host=secret.host,
@@ -91,8 +124,12 @@ def connect(secret: DbSecret, tuning: Tuning, log: Log) -> pymysql.Connection:
                 autocommit=False,
                 local_infile=False,
                 cursorclass=pymysql.cursors.SSCursor,
+                defer_connect=True,
             )
+            stop.watch(_socket_of(conn))
+            conn.connect(sock=_tcp_socket(secret, tuning, stop))
         except pymysql.err.MySQLError as e:
+            stop.check()  # a signal during the handshake shows up as a lost connection
             code = e.args[0] if e.args else None
             message = db_error_message(e, redact_literals=False)
             if code not in _TRANSIENT or attempt == tuning.connect_retries:
@@ -102,9 +139,10 @@ def connect(secret: DbSecret, tuning: Tuning, log: Log) -> pymysql.Connection:
                     attempts=attempt,
                 ) from None
             log.warning("connect_retry", attempt=attempt, error=message, retry_in=delay)
-            time.sleep(delay)
+            stop.sleep(delay)
             delay *= 2
         except (OSError, ssl.SSLError) as e:
+            stop.check()
             raise SourceError(
                 f"cannot connect to {secret.host}:{secret.port}: {type(e).__name__}: {e}"
             ) from None
@@ -172,6 +210,13 @@ def open_stream(conn: pymysql.Connection, sql: str) -> tuple[Any, list[str], lis
                 # bytes.hex runs in C, once per non-NULL value of binary columns only.
                 converters[i] = (None, bytes.hex)
     return cur, columns, binary
+
+
+def close_quietly(conn: Any) -> None:
+    if conn is None:
+        return
+    with contextlib.suppress(Exception):  # the connection may already be gone
+        conn.close()
 
 
 def abandon_stream(conn: pymysql.Connection, cur: Any) -> None:

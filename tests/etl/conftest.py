@@ -188,20 +188,31 @@ class EtlProcess:
         with self._cond:
             self._cond.notify_all()
 
-    def wait_for(self, phase: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_for(self, phase: str, timeout: float = 60, **where: Any) -> dict[str, Any]:
+        """The first log line of ``phase`` (whose fields match ``where``)."""
         needle = f'"phase":"{phase}"'
 
-        def found() -> str | None:
-            return next((ln for ln in self.lines if needle in ln), None)
+        def found() -> dict[str, Any] | None:
+            for ln in self.lines:
+                if needle in ln:
+                    rec = json.loads(ln)
+                    if all(rec.get(k) == v for k, v in where.items()):
+                        return dict(rec)
+            return None
 
         with self._cond:
             ok = self._cond.wait_for(
                 lambda: found() is not None or self.proc.poll() is not None, timeout=timeout
             )
-            line = found()
-        if not ok or line is None:
+            rec = found()
+        if not ok or rec is None:
             raise AssertionError(f"ETL never logged {phase!r}; stderr:\n{''.join(self.lines)}")
-        return dict(json.loads(line))
+        return rec
+
+    def logged(self, phase: str) -> bool:
+        needle = f'"phase":"{phase}"'
+        with self._cond:
+            return any(needle in ln for ln in self.lines)
 
     def finish(self, timeout: float = 120) -> EtlRun:
         self.proc.wait(timeout=timeout)

@@ -7,9 +7,16 @@ the password never reaches the logs.
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import os
+import random
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +28,15 @@ from tests.etl.conftest import (
     REGION,
     Db,
     EtlProcess,
+    EtlRun,
     etl_args,
     etl_env,
+    parse_logs,
     put_secret,
     run_etl,
 )
 from tests.support.etl_output import list_prefix, read_run
+from tests.support.load import busy_loops
 from tests.support.services import MariaDB, MotoServer, seed_customers_fast
 
 pytestmark = pytest.mark.slow
@@ -166,11 +176,65 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
     assert list_prefix(s3, bucket, f"{PREFIX}/r/") == ([], [])
 
 
+# -- stop signals (ECS: SIGTERM, then SIGKILL 30 s later) -----------------------------------
+
+STOP_LIMIT = 25.0  # seconds from the signal to the exit; ECS kills at 30
+STRESS_ROWS = 40_000
+STRESS_RUNS = int(os.environ.get("ETL_STRESS_RUNS", "32"))
+
+
+def stop_env(moto: MotoServer, parallel: str, **extra: str) -> dict[str, str]:
+    settings = {
+        "ETL_PART_MAX_BYTES": str(256 * 1024),
+        "ETL_FETCH_SIZE": "2000",
+        "ETL_PARALLEL": parallel,
+        "ETL_SPLIT_COLUMN": "id",
+    }
+    return etl_env(moto, **{**settings, **extra})
+
+
+def finish_within(etl: EtlProcess, seconds: float = STOP_LIMIT) -> EtlRun:
+    """The run's end; fail (and kill it) if it takes longer than ``seconds``."""
+    try:
+        return etl.finish(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        etl.proc.kill()
+        for pid in worker_pids(parse_logs("".join(etl.lines))):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        raise AssertionError(
+            f"ETL still running {seconds}s after the signal:\n{''.join(etl.lines)}"
+        ) from None
+
+
+def worker_pids(logs: list[dict[str, Any]]) -> list[int]:
+    return [int(r["pid"]) for r in logs if r.get("phase") == "worker"]
+
+
+def assert_processes_gone(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        assert state == "Z", f"worker {pid} is still running (state {state})"
+
+
+def assert_stopped_clean(run: EtlRun, s3: Any, bucket: str, prefix: str) -> None:
+    """Exit 143 after a complete cleanup: nothing under the prefix, no open upload."""
+    assert run.returncode == 128 + signal.SIGTERM, run.stderr
+    assert run.last("failed")["kind"] == "terminated", run.stderr
+    assert run.last("stopped")["signal"] == "SIGTERM"
+    assert "cleanup_incomplete" not in run.phases(), run.stderr
+    assert "workers_killed" not in run.phases(), run.stderr  # they stopped on their own
+    assert list_prefix(s3, bucket, prefix) == ([], []), run.stderr
+    assert_processes_gone(worker_pids(run.logs))
+    assert DB_PASSWORD not in run.stderr
+
+
 @pytest.mark.parametrize("parallel", ["1", "2"])
 def test_sigterm_cleans_up(db: Db, moto: MotoServer, parallel: str) -> None:
     """ECS stops a task with SIGTERM: the run still removes what it wrote."""
-    import signal
-
     s3 = moto.client("s3", REGION)
     bucket = new_bucket(s3)
     secret = put_secret(moto, db.secret())
@@ -184,8 +248,171 @@ def test_sigterm_cleans_up(db: Db, moto: MotoServer, parallel: str) -> None:
     etl = EtlProcess(args(secret, bucket, "SELECT * FROM big"), env)
     etl.wait_for("part")
     etl.proc.send_signal(signal.SIGTERM)
-    run = etl.finish()
-    assert run.returncode == 128 + signal.SIGTERM, run.stderr
-    assert run.last("failed")["kind"] == "terminated"
+    run = finish_within(etl)
+    assert_stopped_clean(run, s3, bucket, PREFIX)
+    assert run.last("cleanup")["reason"] == "failed run"
+    assert run.last("cleanup")["deleted_objects"] >= 1
+    if parallel == "2":
+        assert len(worker_pids(run.logs)) == 2
+
+
+@pytest.mark.parametrize("parallel", ["1", "2"])
+def test_sigterm_interrupts_a_blocked_database_read(
+    db: Db, moto: MotoServer, parallel: str
+) -> None:
+    """The query runs 60 s before its first row: the signal does not wait for it."""
+    s3 = moto.client("s3", REGION)
+    bucket = new_bucket(s3)
+    secret = put_secret(moto, db.secret())
+    query = "SELECT id, SLEEP(60) AS s FROM big WHERE id IN (1, 2)"
+    etl = EtlProcess(args(secret, bucket, query), stop_env(moto, parallel))
+    if parallel == "1":
+        etl.wait_for("cleanup")  # the prefix is cleared just before the query is sent
+    else:
+        etl.wait_for("connect", worker=1)  # a worker is about to send its query
+    time.sleep(0.5)
+    sent = time.monotonic()
+    etl.proc.send_signal(signal.SIGTERM)
+    run = finish_within(etl)
+    assert time.monotonic() - sent < 20, "the ETL waited for the query"
+    assert_stopped_clean(run, s3, bucket, PREFIX)
+    assert "query" not in run.phases()  # no row ever came
+
+
+def test_sigterm_storm_does_not_cut_cleanup_short(db: Db, moto: MotoServer) -> None:
+    """Signals keep coming during the cleanup (an impatient operator, a supervisor repeating
+    itself): the cleanup still finishes and the run still exits 143."""
+    s3 = moto.client("s3", REGION)
+    bucket = new_bucket(s3)
+    secret = put_secret(moto, db.secret())
+    etl = EtlProcess(
+        args(secret, bucket, "SELECT * FROM big"), stop_env(moto, "2", ETL_PART_MAX_BYTES="65536")
+    )
+    etl.wait_for("part")
+    etl.wait_for("part", worker=1)
+    sent = 0
+    deadline = time.monotonic() + STOP_LIMIT
+    while etl.proc.poll() is None and time.monotonic() < deadline:
+        etl.proc.send_signal(signal.SIGINT if sent % 3 == 2 else signal.SIGTERM)
+        sent += 1
+        time.sleep(0.005)
+    run = finish_within(etl, 1)
+    assert_stopped_clean(run, s3, bucket, PREFIX)
+    cleanup = run.last("cleanup")
+    assert cleanup["reason"] == "failed run"
+    assert cleanup["deleted_objects"] >= 2
+    # More signals arrived after the "failed" line, i.e. while the cleanup ran, and it went on.
+    stopped = run.last("stopped")
+    assert stopped["signals"] > run.last("failed")["signals"] >= 1
+    assert stopped["signals"] <= sent
+
+
+@pytest.mark.parametrize("moment", ["starting", "mid-stream"])
+def test_worker_killed_is_noticed(db: Db, moto: MotoServer, moment: str) -> None:
+    """SIGKILL of a worker (out of memory, say): the supervisor stops the other worker,
+    cleans up and exits non-zero."""
+    s3 = moto.client("s3", REGION)
+    bucket = new_bucket(s3)
+    secret = put_secret(moto, db.secret())
+    etl = EtlProcess(args(secret, bucket, "SELECT * FROM big"), stop_env(moto, "2"))
+    victim = etl.wait_for("worker", worker=1)["pid"]
+    if moment == "mid-stream":
+        etl.wait_for("part", worker=1)
+    os.kill(victim, signal.SIGKILL)
+    run = finish_within(etl)
+    assert run.returncode == 1, run.stderr
+    failed = run.last("failed")
+    assert failed["kind"] == "worker"
+    assert "SIGKILL" in failed["error"]
     assert run.last("cleanup")["reason"] == "failed run"
     assert list_prefix(s3, bucket, PREFIX) == ([], [])
+    assert_processes_gone(worker_pids(run.logs))
+
+
+def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
+    """SIGTERM at random moments of ``--parallel 1`` and ``--parallel 2`` runs, with two busy
+    loops competing for the CPU: every run exits within 25 s, either complete (the signal
+    came after the manifest) or stopped with nothing left under its prefix.
+
+    Half the signals follow a log line (start-up, connect, plan, workers starting, query,
+    first part, extract just before the manifest) by a random few milliseconds, the other
+    half come at a random time within the length of a whole run. Seed: ETL_STRESS_SEED."""
+    seed = int(os.environ.get("ETL_STRESS_SEED", str(time.time_ns() % 1_000_000)))
+    rnd = random.Random(seed)
+    s3 = moto.client("s3", REGION)
+    bucket = new_bucket(s3)
+    secret = put_secret(moto, db.secret())
+    query = f"SELECT * FROM big WHERE id <= {STRESS_ROWS}"
+    phases = {
+        "1": ["start", "secret", "connect", "cleanup", "query", "part", "extract"],
+        "2": ["start", "plan", "cleanup", "worker", "query", "part", "extract"],
+    }
+    outcomes: list[tuple[str, str, str, int, float]] = []
+    with busy_loops(2):
+        full: dict[str, float] = {}
+        for parallel in ("1", "2"):  # how long a whole run takes under this load
+            t = time.monotonic()
+            prefix = f"stress/full-{parallel}"
+            run = run_etl(
+                etl_args(secret, bucket, query, prefix, "--run-id", "r"), stop_env(moto, parallel)
+            )
+            assert run.returncode == 0, run.stderr
+            full[parallel] = time.monotonic() - t
+            assert read_run(s3, bucket, f"{prefix}/r").manifest["rows"] == STRESS_ROWS
+
+        plan: list[tuple[str, str | None]] = []
+        for n in range(STRESS_RUNS):
+            parallel = "12"[n % 2]
+            trigger = rnd.choice(phases[parallel]) if n % 4 < 2 else None
+            plan.append((parallel, trigger))
+        for n, (parallel, trigger) in enumerate(plan):
+            prefix = f"stress/{n}"
+            etl = EtlProcess(
+                etl_args(secret, bucket, query, prefix, "--run-id", "r"), stop_env(moto, parallel)
+            )
+            if trigger:
+                with contextlib.suppress(AssertionError):  # it may end before: still checked
+                    etl.wait_for(trigger, timeout=30)
+                time.sleep(rnd.uniform(0, 0.05))
+                what = f"after {trigger!r}"
+            else:
+                delay = rnd.uniform(0, 1.1 * full[parallel])
+                time.sleep(delay)
+                what = f"at {delay:.2f}s"
+            sent = time.monotonic()
+            etl.proc.send_signal(signal.SIGTERM)
+            try:
+                run = finish_within(etl)
+            except AssertionError as e:
+                raise AssertionError(
+                    f"seed {seed}, run {n} (--parallel {parallel}, {what}): {e}"
+                ) from None
+            took = time.monotonic() - sent
+            context = f"seed {seed}, run {n} (--parallel {parallel}, signal {what})"
+            if run.returncode == 0:  # the signal came after the manifest: a complete run
+                out = read_run(s3, bucket, f"{prefix}/r")
+                assert out.manifest["rows"] == STRESS_ROWS, context
+                kind = "completed"
+            elif run.returncode == -signal.SIGTERM:
+                # Before Python ran a line of the ETL (interpreter start-up): nothing written.
+                assert run.logs == [], context
+                assert list_prefix(s3, bucket, prefix) == ([], []), context
+                kind = "before start-up"
+            else:
+                try:
+                    assert_stopped_clean(run, s3, bucket, prefix)
+                except AssertionError as e:
+                    raise AssertionError(f"{context}: {e}") from None
+                cleaned = run.last("cleanup") if "cleanup" in run.phases() else {}
+                kind = "stopped" if cleaned.get("reason") == "failed run" else "stopped early"
+                if cleaned.get("reason") == "failed run" and cleaned.get("deleted_objects"):
+                    kind = "stopped, parts removed"
+            outcomes.append((parallel, what, kind, run.returncode, took))
+
+    summary = collections.Counter((p, k) for p, _, k, _, _ in outcomes)
+    print(f"seed {seed}; full run {full}; outcomes {dict(summary)}")
+    print(f"slowest exit after the signal: {max(o[4] for o in outcomes):.2f}s")
+    assert len(outcomes) == STRESS_RUNS
+    # The schedule really hit running extractions, for both modes.
+    for parallel in ("1", "2"):
+        assert summary[(parallel, "stopped, parts removed")] >= 1, summary

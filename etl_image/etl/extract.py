@@ -1,0 +1,105 @@
+"""One result set (the whole query, or one key range of it) into part files."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from etl.config import Config
+from etl.errors import SourceError, UsageError
+from etl.log import Log
+from etl.pipeline import Extractor, ExtractResult
+from etl.rows import FetchmanyRows, RowSource, WireRows
+from etl.s3sink import s3_client
+from etl.source import abandon_stream, open_stream, query_scalar_row
+from etl.sqlcheck import CheckedQuery
+
+
+@dataclass(frozen=True)
+class Range:
+    index: int
+    sql: str
+    low: int
+    high: int
+
+
+def plan_ranges(conn: Any, checked: CheckedQuery, column: str, n: int) -> list[Range]:
+    """Split ``[MIN(column), MAX(column)]`` of the query's result into ``n`` equal ranges.
+    NULLs of the column go to the first range. Empty result: one range, the plain query."""
+    col = f"`{column}`"
+    base = f"SELECT * FROM ({checked.sql}) AS _etl_q"
+    try:
+        row = query_scalar_row(
+            conn, f"SELECT MIN({col}), MAX({col}) FROM ({checked.sql}) AS _etl_q"
+        )
+    except SourceError as e:
+        if e.fields.get("code") == 1054:
+            raise UsageError(f"--split-column {column!r} is not a column of the result") from None
+        raise
+    if not row or row[0] is None:
+        return [Range(0, checked.sql, 0, 0)]
+    try:
+        low, high = int(row[0]), int(row[1])
+    except ValueError:
+        raise UsageError(f"--split-column {column!r} must be an integer column") from None
+    step = max(1, math.ceil((high - low + 1) / n))
+    ranges: list[Range] = []
+    for k in range(n):
+        a = low + k * step
+        if a > high:
+            break
+        b = min(high, a + step - 1)
+        cond = f"{col} BETWEEN {a} AND {b}"
+        if k == 0:
+            cond = f"({cond} OR {col} IS NULL)"
+        ranges.append(Range(k, f"{base} WHERE {cond}", a, b))
+    return ranges
+
+
+def extract(
+    cfg: Config,
+    conn: Any,
+    sql: str,
+    log: Log,
+    *,
+    part_numbers: Iterator[int],
+    check: Callable[[], None],
+    grace: Callable[[], float],
+    s3: Any = None,
+) -> ExtractResult:
+    """Run ``sql`` on ``conn`` (read-only session already begun) and stream it to S3."""
+    s3 = s3 or s3_client(cfg)
+    cur, columns, binary = open_stream(conn, sql)
+    rows: RowSource
+    if cfg.tuning.row_reader == "wire" and WireRows.usable(conn, cur):
+        rows = WireRows(conn, cur, len(columns), binary)
+    else:
+        rows = FetchmanyRows(cur, len(columns))
+    log.info("query", columns=len(columns), binary_columns=len(binary), reader=type(rows).__name__)
+    try:
+        result = Extractor(
+            s3=s3,
+            bucket=cfg.bucket,
+            run_prefix=cfg.run_prefix,
+            tuning=cfg.tuning,
+            log=log,
+            next_part_number=part_numbers.__next__,
+            check=check,
+            grace=grace,
+        ).run(rows, columns, binary)
+    except BaseException:
+        abandon_stream(conn, cur)
+        raise
+    cur.close()
+    log.info(
+        "extract",
+        rows=result.rows,
+        bytes=result.bytes,
+        raw_bytes=result.raw_bytes,
+        parts=len(result.parts),
+        seconds=round(result.seconds, 3),
+        rows_per_s=round(result.rows / result.seconds) if result.seconds else None,
+    )
+    return result
