@@ -24,7 +24,9 @@ STACKS = ("prod", "dev")
 # Computed at run time from "now" (and ignored by the program: ignore_changes), not config.
 VOLATILE = {"aws:ssm/activation:Activation": {"expirationDate"}}
 # The DAG files are uploaded one object each: dags/ may gain or lose files on its own.
-DAG_FILE_UPLOAD = "hybrid:platform:Orchestrator$aws:s3/bucketObjectv2:BucketObjectv2::orchestrator-dags/"
+DAG_FILE_UPLOAD = (
+    "hybrid:platform:Orchestrator$aws:s3/bucketObjectv2:BucketObjectv2::orchestrator-dags/"
+)
 
 
 def canonical_urn(urn: str) -> str:
