@@ -122,7 +122,8 @@ class Extract(_CamelModel):
             body = query.strip().rstrip(";").strip()
             check_query(body)  # what the manifest hands the ETL
         except QueryRejected as error:
-            raise ValueError(f"the ETL would refuse it: {error}") from None
+            reason = str(error).removeprefix("query rejected: ")
+            raise ValueError(f"the ETL would refuse it: {reason}") from None
         return body
 
     @field_validator("schedule")

@@ -65,7 +65,12 @@ def load(text: str) -> Document:
         raise _marked(error) from None
     except ReaderError as error:
         line = text.count("\n", 0, error.position) + 1 if error.position >= 0 else None
-        raise YamlError(f"character {error.character!r} is not allowed in YAML", line) from None
+        code = (
+            error.character
+            if isinstance(error.character, int)
+            else ord(str(error.character)[:1] or "?")
+        )
+        raise YamlError(f"character U+{code:04X} is not allowed in YAML", line) from None
     except YAMLError as error:
         raise YamlError(f"not valid YAML: {error}") from None
     document = Document(None)
