@@ -30,8 +30,8 @@ def is_protected(resource_type: str, residency: str | None) -> bool:
     return residency == "regulated" and resource_type in PROTECTED_TYPES
 
 
-def keep(residency: str) -> pulumi.ResourceOptions:
-    """The options for one of a site's key, secret and log group (see the module docstring)."""
-    if residency != "regulated":
+def keep(resource_type: str, residency: str) -> pulumi.ResourceOptions:
+    """The options a site's resource gets: the same rule `plan --diff` reports removals by."""
+    if not is_protected(resource_type, residency):
         return pulumi.ResourceOptions()
     return pulumi.ResourceOptions(protect=True, retain_on_delete=True)

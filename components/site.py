@@ -27,7 +27,7 @@ from components.naming import (
     placement_constraints,
     site_child_urn,
 )
-from components.protection import keep
+from components.protection import KMS_KEY, LOG_GROUP, SECRET, keep
 
 INSTALL_SCRIPT_URL = "https://amazon-ecs-agent.s3.amazonaws.com/ecs-anywhere-install-latest.sh"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -165,9 +165,9 @@ class Site(pulumi.ComponentResource):
     def _named(self, what: str) -> str:
         return self._naming.site(self._site.name, what)
 
-    def _kept(self) -> pulumi.ResourceOptions:
+    def _kept(self, resource_type: str) -> pulumi.ResourceOptions:
         """Parent, plus protection for the resources that must outlive a mistake."""
-        return pulumi.ResourceOptions.merge(self._child, keep(self._site.residency))
+        return pulumi.ResourceOptions.merge(self._child, keep(resource_type, self._site.residency))
 
     # --- what the site's data and audit trail live in ------------------------------------
 
@@ -178,7 +178,7 @@ class Site(pulumi.ComponentResource):
             retention_in_days=self._shared.log_retention_days,
             region=self._site.region,
             tags=self._tags,
-            opts=self._kept(),
+            opts=self._kept(LOG_GROUP),
         )
 
     def _secret_key(self) -> aws.kms.Key:
@@ -190,7 +190,7 @@ class Site(pulumi.ComponentResource):
             deletion_window_in_days=30,
             region=self._site.region,
             tags=self._tags,
-            opts=self._kept(),
+            opts=self._kept(KMS_KEY),
         )
         aws.kms.Alias(
             self._named("secrets"),
@@ -211,7 +211,7 @@ class Site(pulumi.ComponentResource):
             recovery_window_in_days=7,
             region=site.region,
             tags=self._tags,
-            opts=self._kept(),
+            opts=self._kept(SECRET),
         )
 
     def _secret_value(self) -> pulumi.Output[str]:
