@@ -2,6 +2,8 @@
 #   make check STACK=prod   offline compliance check of a stack (the main job)
 #   make test               every test suite
 # Both create the virtualenvs they need on first use.
+# make turns any failing command into its own exit code 2: CI calls .venv/bin/hybridctl
+# directly to tell violations (1) from invalid config (2).
 
 PYTHON ?= python3
 STACK ?= dev
@@ -12,10 +14,10 @@ PYTEST_ARGS ?=
 .PHONY: check plan test test-platform test-dags lint format bench system-deps clean
 
 check: $(VENV)/.installed
-	$(VENV)/bin/python -m hybridctl check --stack $(STACK)
+	$(VENV)/bin/hybridctl check --stack $(STACK)
 
 plan: $(VENV)/.installed
-	$(VENV)/bin/python -m hybridctl plan --stack $(STACK)
+	$(VENV)/bin/hybridctl plan --stack $(STACK)
 
 test: test-platform test-dags
 
@@ -42,12 +44,19 @@ bench: $(VENV)/.installed $(AIRFLOW_VENV)/.installed system-deps
 	$(VENV)/bin/python benchmarks/etl_throughput.py
 	$(AIRFLOW_VENV)/bin/python benchmarks/dag_parse.py
 
-# The program, the policy pack, hybridctl, the ETL code and the tools share one virtualenv.
-$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt etl_image/requirements.txt
+# The program, the policy pack, hybridctl, the ETL code and the tools share one virtualenv;
+# the project itself is installed into it (editable) for the `hybridctl` command.
+$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt etl_image/requirements.txt pyproject.toml
+	@echo "[1/3] $(VENV): creating the virtualenv with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	@echo "[2/3] $(VENV): installing the pinned packages of requirements-dev.txt (Pulumi SDK and"
+	@echo "      AWS provider, policy SDK, moto, test and lint tools): about 2 minutes the first time"
 	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+	@echo "[3/3] $(VENV): installing this project (editable) for the hybridctl command"
+	PYTHONWARNINGS=ignore $(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
+	@echo "$(VENV) is ready: $(VENV)/bin/hybridctl --help"
 
 # Airflow pins protobuf against pulumi-policy, so the DAG tests get a virtualenv of their own.
 $(AIRFLOW_VENV)/.installed: tests/dags/requirements.txt

@@ -1,33 +1,69 @@
 """Typed stack config: the contract between `stacks/Pulumi.<stack>.yaml`, the program and hybridctl.
 
-Validation is about well-formedness and deployability. Compliance (regions a stack may use, where a
-regulated site may run) is the policy pack's job, so that a mistake there is reported as a policy
-violation with its remediation, not as a config error.
+Validation is about well-formedness and what deploy and run time will accept: the same SQL check
+as the ETL (`etl_sqlcheck.py`, a byte-identical copy), the same cron rules as Airflow
+(`schedules.py`), names that stay distinct after every normalisation the platform applies
+(`collisions.py`), no plaintext password, and no key the program would silently ignore.
+Compliance (regions a stack may use, where a regulated site may run) is the policy pack's job,
+so that a mistake there is reported as a policy violation with its remediation.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PROJECT = "hybrid-airflow"
+from components.collisions import find_collisions
+from components.etl_sqlcheck import QueryRejected, check_query
+from components.naming import PROJECT as PROJECT
+from components.schedules import ScheduleError, check_schedule
 
-DNS_LABEL = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-EXTRACT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-# Airflow presets and five-field cron expressions.
-SCHEDULE = re.compile(r"^(@(once|hourly|daily|weekly|monthly|quarterly|yearly)|(\S+\s+){4}\S+)$")
-READ_ONLY_QUERY = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
+DNS_LABEL = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", re.ASCII)
+EXTRACT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
+REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", re.ASCII)
+
+# The keys of the project's namespace the program reads; anything else is a mistake.
+SITES_KEY = f"{PROJECT}:sites"
+PLATFORM_KEY = f"{PROJECT}:platform"
+RETIRED_KEY = f"{PROJECT}:retiredSites"
+PROJECT_KEYS = (PLATFORM_KEY, SITES_KEY, RETIRED_KEY)
+# Namespaces of config the stack may carry: ours, the AWS provider's, Pulumi's own.
+NAMESPACES = (PROJECT, "aws", "pulumi")
 
 LaunchType = Literal["EXTERNAL", "FARGATE", "EC2"]
 # AWS refuses SSM activations longer than 30 days. The policy pack's activation-expiry rule
 # enforces the environment's limit (maxActivationDays) with a compliance message, so config
 # only bounds the value to something sane.
 MAX_ACTIVATION_DAYS = 365
+
+# Keys that moved elsewhere: a hint instead of "unknown key".
+MOVED = {
+    ("platform", "allowedRegions"): (
+        "is no longer read from the stack config: the allowed regions are compliance's, in "
+        "policies/config.<stack>.json (allowedRegions), the one place hybridctl check and "
+        "the policy pack read them; delete this key"
+    ),
+}
+
+
+def fullmatch(pattern: re.Pattern[str], text: str) -> bool:
+    """The whole text, with no trailing newline (`$` would accept one)."""
+    return pattern.fullmatch(text) is not None
+
+
+def suggest(word: str, candidates: Sequence[str]) -> str:
+    """`; did you mean 'x'?` for a near miss, else the list of what is allowed."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f" (known: {', '.join(candidates)})"
 
 
 class _Model(BaseModel):
@@ -52,8 +88,9 @@ class Database(_CamelModel):
     port: int = 3306
     name: str = Field(min_length=1)
     username: str = Field(min_length=1)
-    # A Pulumi secret in the stack file; hybridctl sees only an opaque placeholder.
-    password: str = Field(min_length=1, repr=False)
+    # A Pulumi secret (`pulumi config set --secret --path ...`); without it the site's secret
+    # stays empty and says how to set it. A plaintext value is refused in parse_config.
+    password: str | None = Field(default=None, min_length=1, repr=False)
     tls: bool = False
 
     @field_validator("port")
@@ -72,26 +109,32 @@ class Extract(_CamelModel):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, name: str) -> str:
-        if not EXTRACT_NAME.match(name):
-            raise ValueError("must be lowercase letters, digits and _, starting with a letter")
+        if not fullmatch(EXTRACT_NAME, name):
+            raise ValueError("must be 1-63 lowercase letters, digits and _, starting with a letter")
         return name
 
     @field_validator("query")
     @classmethod
     def _one_select(cls, query: str) -> str:
-        body = query.strip().rstrip(";").strip()
-        if not READ_ONLY_QUERY.match(body):
-            raise ValueError("must be one read-only SELECT (or WITH ... SELECT) statement")
-        if ";" in body:
-            raise ValueError("must be a single statement (found ';' inside it)")
+        """The ETL's own check (components/etl_sqlcheck.py is a copy of etl/sqlcheck.py)."""
+        try:
+            check_query(query)
+            body = query.strip().rstrip(";").strip()
+            check_query(body)  # what the manifest hands the ETL
+        except QueryRejected as error:
+            reason = str(error).removeprefix("query rejected: ")
+            raise ValueError(f"the ETL would refuse it: {reason}") from None
         return body
 
     @field_validator("schedule")
     @classmethod
-    def _schedule_is_cron_or_preset(cls, schedule: str | None) -> str | None:
-        if schedule is not None and not SCHEDULE.match(schedule.strip()):
-            raise ValueError("must be a cron expression or an Airflow preset such as @daily")
-        return schedule
+    def _schedule_as_airflow_reads_it(cls, schedule: str | None) -> str | None:
+        if schedule is None:
+            return None
+        try:
+            return check_schedule(schedule)
+        except ScheduleError as error:
+            raise ValueError(str(error)) from None
 
 
 class Activation(_CamelModel):
@@ -113,6 +156,14 @@ class Activation(_CamelModel):
         return days
 
 
+def _dns_label(name: str) -> str:
+    if not fullmatch(DNS_LABEL, name):
+        raise ValueError(
+            "must be DNS-safe: 2-32 lowercase letters, digits and '-', starting with a letter"
+        )
+    return name
+
+
 class Site(_CamelModel):
     name: str
     kind: Literal["onprem", "cloud"]
@@ -126,17 +177,13 @@ class Site(_CamelModel):
     @field_validator("name")
     @classmethod
     def _dns_safe(cls, name: str) -> str:
-        if not DNS_LABEL.match(name):
-            raise ValueError(
-                "must be DNS-safe: 2-32 lowercase letters, digits and '-', starting with a letter"
-            )
-        return name
+        return _dns_label(name)
 
     @field_validator("region")
     @classmethod
     def _region_shape(cls, region: str) -> str:
-        if not REGION.match(region):
-            raise ValueError(f"'{region}' is not an AWS region name (like eu-central-1)")
+        if not fullmatch(REGION, region):
+            raise ValueError(f"{region!r} is not an AWS region name (like eu-central-1)")
         return region
 
     @field_validator("extracts")
@@ -207,7 +254,7 @@ class Orchestrator(_CamelModel):
     @field_validator("airflow_version")
     @classmethod
     def _airflow_3(cls, version: str) -> str:
-        match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
+        match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.([0-9]+)", version)
         if not match or int(match.group(1)) < 3:
             raise ValueError("must be an MWAA Airflow 3 version such as 3.3.1 (the DAGs use 3.x)")
         return version
@@ -221,7 +268,6 @@ class Orchestrator(_CamelModel):
 
 class Platform(_CamelModel):
     environment: str
-    allowed_regions: list[str] = Field(min_length=1)
     network: Network = Network()
     data_lake: DataLake = DataLake()
     orchestrator: Orchestrator = Orchestrator()
@@ -231,7 +277,7 @@ class Platform(_CamelModel):
     @field_validator("environment")
     @classmethod
     def _dns_safe(cls, name: str) -> str:
-        if not DNS_LABEL.match(name) or len(name) > 12:
+        if not fullmatch(DNS_LABEL, name) or len(name) > 12:
             raise ValueError(
                 "must be 2-12 lowercase letters, digits and '-', starting with a letter"
             )
@@ -248,106 +294,349 @@ class Platform(_CamelModel):
 
 @dataclass(frozen=True)
 class StackConfig:
-    """Everything the program needs: `aws:region`, `hybrid-airflow:platform`, `hybrid-airflow:sites`."""
+    """Everything the program needs: `aws:region`, `hybrid-airflow:platform`, `...:sites`,
+    and `...:retiredSites` (removed sites whose lake prefix keeps its retention rule)."""
 
     region: str
     platform: Platform
     sites: tuple[Site, ...]
+    retired_sites: tuple[str, ...] = ()
 
     def site(self, name: str) -> Site:
         return next(site for site in self.sites if site.name == name)
 
 
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake: where (config key and path inside its value, for line numbers) and what."""
+
+    where: str  # as printed: "sites[1] (munich).database.port"
+    message: str
+    key: str = ""  # full config key, e.g. "hybrid-airflow:sites"
+    path: Path = ()
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
 class ConfigError(Exception):
     """Every problem of a stack config at once, each naming the site and field."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid stack config:\n" + "\n".join(f"  - {p}" for p in problems))
+    def __init__(self, problems: Sequence[Problem | str]) -> None:
+        self.issues = [p if isinstance(p, Problem) else Problem("config", p) for p in problems]
+        self.problems = [str(p) for p in self.issues]
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
-def parse_config(region: Any, platform: Any, sites: Any) -> StackConfig:
+@dataclass(frozen=True)
+class Secrets:
+    """Which config values are Pulumi secrets.
+
+    The stack file knows each `secure:` value's exact path; the program only knows which whole
+    config keys Pulumi marks secret (a key is secret if any value inside it is).
+    """
+
+    keys: frozenset[str] = frozenset()
+    paths: frozenset[tuple[str | int, ...]] | None = None  # (key, *path) of each secure value
+
+    def is_secret(self, key: str, path: Path) -> bool:
+        if self.paths is not None:
+            return (key, *path) in self.paths
+        return key in self.keys
+
+
+def secret_command(key: str, path: Path, stack: str | None) -> str:
+    """The exact command that stores one value encrypted (it prompts for the value)."""
+    command = f"pulumi config set --secret --path '{key}{render_path(path)}'"
+    return command + (f" --stack {stack}" if stack else "")
+
+
+def render_path(path: Path) -> str:
+    return "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path)
+
+
+def parse_stack_config(
+    values: Mapping[str, Any], *, secrets: Secrets = Secrets(), stack: str | None = None
+) -> StackConfig:
+    """Validate a whole stack's config (full keys -> values), as Pulumi hands it to the program.
+
+    Refuses keys the program would silently ignore: a typo in our namespace
+    (`hybrid-airflow:sties`) or in the project prefix (`hybrid-airfow:sites`) would otherwise
+    read as "no sites", and the next `pulumi up` would destroy every site.
+    """
+    problems: list[Problem] = []
+    for key in values:
+        if not isinstance(key, str):
+            problems.append(Problem(f"config key {key!r}", "must be a string 'namespace:name'"))
+            continue
+        namespace, _, name = key.partition(":")
+        if namespace == PROJECT:
+            if key not in PROJECT_KEYS:
+                problems.append(
+                    Problem(key, "is not a key the program reads" + suggest(key, PROJECT_KEYS), key)
+                )
+        elif namespace not in NAMESPACES:
+            near = difflib.get_close_matches(namespace, [PROJECT], n=1, cutoff=0.6)
+            if near:
+                hint = f"; did you mean '{PROJECT}:{name}'?"
+            else:
+                hint = f" (the program reads {', '.join(n + ':' for n in NAMESPACES)} keys only)"
+            problems.append(Problem(key, f"unknown namespace '{namespace}'{hint}", key))
+    if SITES_KEY not in values:
+        problems.append(
+            Problem(
+                SITES_KEY,
+                "is required: a stack without sites says so explicitly with `sites: []` "
+                "(and `pulumi up` then removes every site)",
+                SITES_KEY,
+            )
+        )
+    try:
+        config = parse_config(
+            values.get("aws:region"),
+            values.get(PLATFORM_KEY),
+            values.get(SITES_KEY, []),
+            values.get(RETIRED_KEY),
+            secrets=secrets,
+            stack=stack,
+        )
+    except ConfigError as error:
+        raise ConfigError([*problems, *error.issues]) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def parse_config(
+    region: Any,
+    platform: Any,
+    sites: Any,
+    retired_sites: Any = None,
+    *,
+    secrets: Secrets = Secrets(),
+    stack: str | None = None,
+) -> StackConfig:
     """Validate raw config values (as Pulumi or a stack file holds them) into a StackConfig.
 
     Each site is validated on its own so that one broken site does not hide the next one's
     problems; cross-site checks run on whatever validated.
     """
-    problems: list[str] = []
-    if not isinstance(region, str) or not REGION.match(region):
+    problems: list[Problem] = []
+    if not isinstance(region, str) or not fullmatch(REGION, region):
         problems.append(
-            "aws:region: is required and must be an AWS region name (like eu-central-1)"
+            Problem(
+                "aws:region",
+                "is required and must be an AWS region name (like eu-central-1)",
+                "aws:region",
+            )
         )
     if platform is None:
-        problems.append(f"{PROJECT}:platform: is required")
+        problems.append(Problem(PLATFORM_KEY, "is required", PLATFORM_KEY))
         platform_model = None
     else:
-        platform_model = _validate(Platform, platform, "platform", problems)
-    if sites is None:
-        sites = []
+        platform_model = _validate(Platform, platform, "platform", PLATFORM_KEY, problems)
     if not isinstance(sites, list):
-        problems.append(f"{PROJECT}:sites: must be a list of sites")
+        problems.append(Problem(SITES_KEY, "must be a list of sites (`[]` for none)", SITES_KEY))
         sites = []
-    site_models: list[Site] = []
+    retired = _retired(retired_sites, problems)
+
+    site_models: list[tuple[int, Site]] = []
     first_index: dict[str, int] = {}
     for index, raw_site in enumerate(sites):
         name = raw_site.get("name") if isinstance(raw_site, dict) else None
-        where = f"sites[{index}]" + (f" ({name})" if isinstance(name, str) else "")
+        where = site_label(index, name)
         if isinstance(name, str):
             if name in first_index:
-                problems.append(f"{where}.name: duplicates sites[{first_index[name]}]")
+                problems.append(
+                    Problem(
+                        f"{where}.name",
+                        f"duplicates sites[{first_index[name]}]",
+                        SITES_KEY,
+                        (index, "name"),
+                    )
+                )
             first_index.setdefault(name, index)
-        site = _validate(Site, raw_site, where, problems)
+            if name in retired:
+                problems.append(
+                    Problem(
+                        f"{where}.name",
+                        f"is in {RETIRED_KEY}: the removed site's lake data under {name}/ (and "
+                        "a regulated site's kept secret, key and log group) still carry this "
+                        "name; choose another",
+                        SITES_KEY,
+                        (index, "name"),
+                    )
+                )
+        site = _validate(Site, raw_site, where, SITES_KEY, problems, prefix=(index,))
         if site is None:
             continue
-        site_models.append(site)
-        if (
-            site.effective_launch_type == "FARGATE"
-            and isinstance(region, str)
-            and site.region != region
-        ):
-            problems.append(
-                f"{where}.region: FARGATE tasks run in the platform network in {region}; "
-                "use that region or launchType EXTERNAL"
-            )
+        site_models.append((index, site))
+        problems.extend(_site_rules(index, site, region, secrets, stack))
+    if platform_model is not None:
+        for collision in find_collisions(platform_model.environment, region, site_models):
+            problems.append(Problem(collision.where, collision.message, SITES_KEY, collision.path))
     if problems or platform_model is None:
         raise ConfigError(problems)
-    return StackConfig(region=region, platform=platform_model, sites=tuple(site_models))
+    return StackConfig(
+        region=region,
+        platform=platform_model,
+        sites=tuple(site for _, site in site_models),
+        retired_sites=tuple(retired),
+    )
+
+
+def site_label(index: int, name: Any) -> str:
+    return f"sites[{index}]" + (f" ({name})" if isinstance(name, str) else "")
+
+
+def _site_rules(
+    index: int, site: Site, region: Any, secrets: Secrets, stack: str | None
+) -> list[Problem]:
+    """Rules that need more than one field of a site, or to know what is a secret."""
+    where = site_label(index, site.name)
+    problems = []
+    if (
+        site.effective_launch_type == "FARGATE"
+        and isinstance(region, str)
+        and site.region != region
+    ):
+        problems.append(
+            Problem(
+                f"{where}.region",
+                f"FARGATE tasks run in the platform network in {region}; "
+                "use that region or launchType EXTERNAL",
+                SITES_KEY,
+                (index, "region"),
+            )
+        )
+    database = site.database
+    path: Path = (index, "database", "password")
+    if database and database.password is not None and not secrets.is_secret(SITES_KEY, path):
+        problems.append(
+            Problem(
+                f"{where}.database.password",
+                "is plain text in the stack config; delete it and store it encrypted with: "
+                f"{secret_command(SITES_KEY, path, stack)}  (it prompts for the value)",
+                SITES_KEY,
+                path,
+            )
+        )
+    return problems
+
+
+def _retired(raw: Any, problems: list[Problem]) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(Problem("retiredSites", "must be a list of site names", RETIRED_KEY))
+        return []
+    names: list[str] = []
+    for index, name in enumerate(raw):
+        try:
+            if not isinstance(name, str):
+                raise ValueError("must be a site name")
+            _dns_label(name)
+        except ValueError as error:
+            problems.append(Problem(f"retiredSites[{index}]", str(error), RETIRED_KEY, (index,)))
+            continue
+        if name in names:
+            problems.append(
+                Problem(f"retiredSites[{index}]", f"repeats '{name}'", RETIRED_KEY, (index,))
+            )
+            continue
+        names.append(name)
+    return names
 
 
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _validate(model: type[_M], raw: Any, where: str, problems: list[str]) -> _M | None:
+def _validate(
+    model: type[_M],
+    raw: Any,
+    where: str,
+    key: str,
+    problems: list[Problem],
+    prefix: Path = (),
+) -> _M | None:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(_describe(exc, where))
+        problems.extend(_describe(exc, model, where, key, prefix))
         return None
 
 
 _MESSAGES = {
-    "extra_forbidden": "is not a known field",
     "missing": "is required",
     "too_short": "must not be empty",
     "model_type": "must be a mapping of fields",
     "dict_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
     "list_type": "must be a list",
     "string_type": "must be a string",
     "int_type": "must be a whole number",
     "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
     "bool_type": "must be true or false",
     "bool_parsing": "must be true or false",
+    "invalid_key": "keys must be strings",
 }
 
 
-def _describe(exc: ValidationError, where: str) -> list[str]:
+def _describe(
+    exc: ValidationError, model: type[BaseModel], where: str, key: str, prefix: Path
+) -> list[Problem]:
     problems = []
     for error in exc.errors():
-        message = _MESSAGES.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "literal_error":
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        message = _MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
+        if kind == "literal_error":
             message = "must be " + message.removeprefix("Input should be ")
-        field = "".join(
-            f"[{step}]" if isinstance(step, int) else f".{step}" for step in error["loc"]
-        )
-        problems.append(f"{where}{field}: {message}")
+        elif kind == "extra_forbidden":
+            message = _unknown_field(model, where, loc)
+        problems.append(Problem(f"{where}{render_path(loc)}", message, key, (*prefix, *loc)))
     return problems
+
+
+def _unknown_field(model: type[BaseModel], where: str, loc: Path) -> str:
+    section = where.split(" ")[0].split("[")[0]  # "platform" or "sites"
+    moved = MOVED.get((section, *loc))  # type: ignore[arg-type]
+    if moved:
+        return moved
+    known = _fields_at(model, loc[:-1])
+    name = str(loc[-1])
+    return "is not a known field" + (suggest(name, known) if known else "")
+
+
+def _fields_at(model: type[BaseModel], loc: Path) -> list[str]:
+    """The stack-file names of the fields of the model found at `loc` (for did-you-mean)."""
+    current: Any = model
+    for step in loc:
+        if isinstance(step, int):
+            continue
+        fields = current.model_fields
+        match = next(
+            (f for n, f in fields.items() if step in (n, f.alias)),
+            None,
+        )
+        if match is None:
+            return []
+        current = _model_in(match.annotation)
+        if current is None:
+            return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside `X`, `X | None` or `list[X]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -12,21 +13,31 @@ from components.buckets import guard_bucket
 from components.naming import Naming
 
 
+@dataclass(frozen=True)
+class DataLakeArgs:
+    naming: Naming
+    site_prefixes: Sequence[str]  # one per site: `<site>/`
+    retention_days: int
+    # Prefixes of removed sites (`retiredSites`): their data keeps expiring under the same rule
+    # instead of staying forever with no owner.
+    retired_prefixes: Sequence[str] = ()
+
+
+def retention_rule_ids(args: DataLakeArgs) -> list[str]:
+    """The lifecycle rule ids, in order: a site keeps its rule id when it is retired."""
+    return [f"retain-{prefix}" for prefix in (*args.site_prefixes, *args.retired_prefixes)]
+
+
 class DataLake(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        naming: Naming,
-        site_prefixes: Sequence[str],
-        retention_days: int,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("hybrid:platform:DataLake", name, None, opts)
+        naming = args.naming
         child = pulumi.ResourceOptions(parent=self)
         tags = naming.tags(purpose="data-lake")
 
@@ -68,14 +79,16 @@ class DataLake(pulumi.ComponentResource):
                 ),
                 *(
                     s3.BucketLifecycleConfigurationRuleArgs(
-                        id=f"retain-{prefix}",
+                        id=rule_id,
                         status="Enabled",
-                        filter=s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{prefix}/"),
+                        filter=s3.BucketLifecycleConfigurationRuleFilterArgs(
+                            prefix=rule_id.removeprefix("retain-") + "/"
+                        ),
                         expiration=s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                            days=retention_days
+                            days=args.retention_days
                         ),
                     )
-                    for prefix in site_prefixes
+                    for rule_id in retention_rule_ids(args)
                 ),
             ],
             # Lifecycle rules on an unversioned bucket would need rewriting once versioning lands.

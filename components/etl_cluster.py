@@ -24,20 +24,22 @@ class ClusterRef:
     arn: pulumi.Output[str]
 
 
+@dataclass(frozen=True)
+class EtlClusterArgs:
+    naming: Naming
+    platform_region: str
+    sites: Sequence[Site]
+
+
 class EtlCluster(pulumi.ComponentResource):
     shared: ClusterRef
     by_site: dict[str, ClusterRef]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        naming: Naming,
-        platform_region: str,
-        sites: Sequence[Site],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: EtlClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("hybrid:platform:EtlCluster", name, None, opts)
+        naming, platform_region, sites = args.naming, args.platform_region, args.sites
         child = pulumi.ResourceOptions(parent=self)
 
         def cluster(

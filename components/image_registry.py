@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -12,14 +13,20 @@ from components.naming import Naming
 KEEP_IMAGES = 30
 
 
+@dataclass(frozen=True)
+class ImageRegistryArgs:
+    naming: Naming
+
+
 class ImageRegistry(pulumi.ComponentResource):
     repository_url: pulumi.Output[str]
     repository_arn: pulumi.Output[str]
 
     def __init__(
-        self, name: str, *, naming: Naming, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("hybrid:platform:ImageRegistry", name, None, opts)
+        naming = args.naming
         child = pulumi.ResourceOptions(parent=self)
         repository = aws.ecr.Repository(
             f"{name}-etl",

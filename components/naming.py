@@ -8,6 +8,24 @@ CONTAINER_NAME = "etl"
 LOG_STREAM_PREFIX = "etl"
 MANIFEST_KEY = "sites-manifest.json"
 NETWORK_KEY = "sites-network.json"
+PROJECT = "hybrid-airflow"
+SITE_COMPONENT = "hybrid:platform:Site"
+
+# What follows `hybrid-<env>-<site>-` in the names of a site's resources (components/site.py).
+# Config validation refuses two sites whose names would collide through them.
+SITE_RESOURCE_SUFFIXES = (
+    "logs",
+    "db",
+    "secrets",
+    "exec",
+    "task",
+    "etl",
+    "agent",
+    "agent-ssm",
+    "agent-ecs",
+    "activation",
+    "hosts",
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +40,8 @@ class Naming:
         return f"{self.prefix}-{what}"
 
     def site(self, site: str, what: str | None = None) -> str:
+        if what is not None and what not in SITE_RESOURCE_SUFFIXES:
+            raise ValueError(f"{what!r} is not in SITE_RESOURCE_SUFFIXES")
         return f"{self.prefix}-{site}" + (f"-{what}" if what else "")
 
     def task_family(self, site: str) -> str:
@@ -53,6 +73,20 @@ class Naming:
         if purpose:
             tags["purpose"] = purpose
         return tags
+
+
+def iam_sid(name: str) -> str:
+    """An IAM statement id part from a DNS-style name: `plant-ohio` -> `PlantOhio`."""
+    return "".join(part.title() for part in name.split("-"))
+
+
+def engine_urn(stack: str, type_chain: str, name: str) -> str:
+    """A URN as the Pulumi engine writes it (components directly under the stack)."""
+    return f"urn:pulumi:{stack}::{PROJECT}::{type_chain}::{name}"
+
+
+def site_child_urn(stack: str, resource_type: str, name: str) -> str:
+    return engine_urn(stack, f"{SITE_COMPONENT}${resource_type}", name)
 
 
 def placement_constraints(site: str) -> list[dict[str, str]]:

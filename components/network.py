@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.naming import Naming
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    naming: Naming
+    cidr: str  # a private /16 to /24; four subnets are carved from it
 
 
 class Network(pulumi.ComponentResource):
@@ -19,14 +26,10 @@ class Network(pulumi.ComponentResource):
     etl_security_group_id: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        naming: Naming,
-        cidr: str,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("hybrid:platform:Network", name, None, opts)
+        naming, cidr = args.naming, args.cidr
         child = pulumi.ResourceOptions(parent=self)
         tags = naming.tags()
         zones = aws.get_availability_zones_output(state="available").names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -31,27 +32,30 @@ def dag_files(dags_dir: Path) -> list[Path]:
     )
 
 
+@dataclass(frozen=True)
+class OrchestratorArgs:
+    naming: Naming
+    config: OrchestratorConfig
+    region: str
+    account_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    grants: Sequence[pulumi.Output[docs.SiteGrant]]  # what MWAA may run, per site
+    manifest: str  # the sites manifest, known at preview
+    network_file: pulumi.Input[str]  # the FARGATE network, known once the network exists
+    dags_dir: Path
+
+
 class Orchestrator(pulumi.ComponentResource):
     webserver_url: pulumi.Output[str]
     dag_bucket_name: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        *,
-        naming: Naming,
-        config: OrchestratorConfig,
-        region: str,
-        account_id: pulumi.Input[str],
-        subnet_ids: Sequence[pulumi.Input[str]],
-        security_group_id: pulumi.Input[str],
-        grants: Sequence[pulumi.Output[docs.SiteGrant]],
-        manifest: str,
-        network_file: pulumi.Input[str],
-        dags_dir: Path,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: OrchestratorArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("hybrid:platform:Orchestrator", name, None, opts)
+        naming, config, region, account_id = args.naming, args.config, args.region, args.account_id
+        grants, dags_dir = args.grants, args.dags_dir
         child = pulumi.ResourceOptions(parent=self)
         tags = naming.tags(purpose="orchestrator")
         env_name = naming.prefix
@@ -99,7 +103,7 @@ class Orchestrator(pulumi.ComponentResource):
                 f"{name}-manifest",
                 bucket=bucket.bucket,
                 key=f"dags/{MANIFEST_KEY}",
-                content=manifest,
+                content=args.manifest,
                 content_type="application/json",
                 opts=after_guards,
             )
@@ -109,7 +113,7 @@ class Orchestrator(pulumi.ComponentResource):
                 f"{name}-network",
                 bucket=bucket.bucket,
                 key=f"dags/{NETWORK_KEY}",
-                content=network_file,
+                content=args.network_file,
                 content_type="application/json",
                 opts=after_guards,
             )
@@ -180,7 +184,7 @@ class Orchestrator(pulumi.ComponentResource):
             requirements_s3_path="requirements.txt",
             requirements_s3_object_version=requirements.version_id,
             network_configuration=mwaa.EnvironmentNetworkConfigurationArgs(
-                security_group_ids=[security_group_id], subnet_ids=list(subnet_ids)
+                security_group_ids=[args.security_group_id], subnet_ids=list(args.subnet_ids)
             ),
             logging_configuration=mwaa.EnvironmentLoggingConfigurationArgs(
                 dag_processing_logs=mwaa.EnvironmentLoggingConfigurationDagProcessingLogsArgs(

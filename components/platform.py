@@ -9,14 +9,14 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import StackConfig
-from components.data_lake import DataLake
-from components.etl_cluster import EtlCluster
-from components.image_registry import ImageRegistry
+from components.data_lake import DataLake, DataLakeArgs
+from components.etl_cluster import EtlCluster, EtlClusterArgs
+from components.image_registry import ImageRegistry, ImageRegistryArgs
 from components.manifest import build_manifest, build_network, render, site_entry
 from components.naming import Naming
-from components.network import Network
-from components.orchestrator import Orchestrator
-from components.site import SharedRefs, Site
+from components.network import Network, NetworkArgs
+from components.orchestrator import Orchestrator, OrchestratorArgs
+from components.site import SharedRefs, Site, SiteArgs
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,20 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
     naming = Naming(config.platform.environment)
     account_id = aws.get_caller_identity_output().account_id
 
-    network = Network("network", naming=naming, cidr=config.platform.network.cidr)
+    network = Network("network", NetworkArgs(naming=naming, cidr=config.platform.network.cidr))
     lake = DataLake(
         "lake",
-        naming=naming,
-        site_prefixes=[site.name for site in config.sites],
-        retention_days=config.platform.data_lake.retention_days,
+        DataLakeArgs(
+            naming=naming,
+            site_prefixes=[site.name for site in config.sites],
+            retention_days=config.platform.data_lake.retention_days,
+            retired_prefixes=config.retired_sites,
+        ),
     )
-    registry = ImageRegistry("registry", naming=naming)
+    registry = ImageRegistry("registry", ImageRegistryArgs(naming=naming))
     clusters = EtlCluster(
-        "clusters", naming=naming, platform_region=config.region, sites=config.sites
+        "clusters",
+        EtlClusterArgs(naming=naming, platform_region=config.region, sites=config.sites),
     )
     shared = SharedRefs(
         account_id=account_id,
@@ -54,8 +58,17 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
         log_retention_days=config.platform.log_retention_days,
     )
     sites = {
-        site.name: Site(site, naming=naming, cluster=clusters.by_site[site.name], shared=shared)
-        for site in config.sites
+        site.name: Site(
+            site.name,
+            SiteArgs(
+                config=site,
+                index=index,
+                naming=naming,
+                cluster=clusters.by_site[site.name],
+                shared=shared,
+            ),
+        )
+        for index, site in enumerate(config.sites)
     }
     # Known before anything is created, so the policy pack can check it during a first preview.
     manifest = render(
@@ -75,16 +88,18 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
     ).apply(lambda a: render(build_network(subnets=a[1:], security_group=a[0])))
     orchestrator = Orchestrator(
         "orchestrator",
-        naming=naming,
-        config=config.platform.orchestrator,
-        region=config.region,
-        account_id=account_id,
-        subnet_ids=network.private_subnet_ids,
-        security_group_id=network.mwaa_security_group_id,
-        grants=[site.grant for site in sites.values()],
-        manifest=manifest,
-        network_file=network_file,
-        dags_dir=dags_dir,
+        OrchestratorArgs(
+            naming=naming,
+            config=config.platform.orchestrator,
+            region=config.region,
+            account_id=account_id,
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=network.mwaa_security_group_id,
+            grants=[site.grant for site in sites.values()],
+            manifest=manifest,
+            network_file=network_file,
+            dags_dir=dags_dir,
+        ),
     )
     return Platform(
         sites=sites, manifest=manifest, lake=lake, registry=registry, orchestrator=orchestrator

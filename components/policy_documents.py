@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.naming import iam_sid
+
 Document = dict[str, Any]
 
 
@@ -34,10 +36,6 @@ def assume_role(service: str) -> Document:
     return document(
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
     )
-
-
-def _sid(site: str) -> str:
-    return "".join(part.title() for part in site.split("-"))
 
 
 def task_role_policy(
@@ -202,7 +200,7 @@ def orchestrator_policy(
         on_cluster = {"ArnEquals": {"ecs:cluster": grant.cluster_arn}}
         statements.append(
             allow(
-                f"RunTask{_sid(grant.site)}",
+                f"RunTask{iam_sid(grant.site)}",
                 ["ecs:RunTask"],
                 [f"{grant.task_definition_arn}:*"],
                 Condition=on_cluster,
@@ -215,7 +213,7 @@ def orchestrator_policy(
         on_cluster = {"ArnEquals": {"ecs:cluster": cluster_arn}}
         statements.append(
             allow(
-                f"WatchTasks{_sid(name)}",
+                f"WatchTasks{iam_sid(name)}",
                 ["ecs:DescribeTasks", "ecs:StopTask"],
                 [tasks_arn],
                 Condition=on_cluster,
@@ -223,7 +221,7 @@ def orchestrator_policy(
         )
         statements.append(
             allow(
-                f"ReattachTasks{_sid(name)}",
+                f"ReattachTasks{iam_sid(name)}",
                 ["ecs:ListTasks"],
                 [instances_arn],
                 Condition=on_cluster,

@@ -21,12 +21,18 @@ from components.etl_cluster import ClusterRef
 from components.naming import (
     CONTAINER_NAME,
     LOG_STREAM_PREFIX,
+    PROJECT,
+    SITE_COMPONENT,
     Naming,
     placement_constraints,
+    site_child_urn,
 )
+from components.protection import KMS_KEY, LOG_GROUP, SECRET, keep
 
 INSTALL_SCRIPT_URL = "https://amazon-ecs-agent.s3.amazonaws.com/ecs-anywhere-install-latest.sh"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# The activation's expiry is fixed at creation; it is rotated with `pulumi up --replace`.
+ACTIVATION_IGNORE_CHANGES = ("expirationDate",)
 
 
 @dataclass(frozen=True)
@@ -101,78 +107,185 @@ def install_command(
     )
 
 
+@dataclass(frozen=True)
+class SiteArgs:
+    """What one site is built from: its config, the naming, its cluster and the shared parts."""
+
+    config: SiteConfig
+    index: int  # its position in hybrid-airflow:sites, for `pulumi config set --path` hints
+    naming: Naming
+    cluster: ClusterRef
+    shared: SharedRefs
+
+
 class Site(pulumi.ComponentResource):
     """One site's resources. The component's name is the site's name."""
 
     grant: pulumi.Output[docs.SiteGrant]
     task_definition: aws.ecs.TaskDefinition
     secret: aws.secretsmanager.Secret
+    secret_how_to: pulumi.Output[str]
     install_command: pulumi.Output[str] | None
     activation_expires: pulumi.Output[str] | None
 
     def __init__(
-        self,
-        site: SiteConfig,
-        *,
-        naming: Naming,
-        cluster: ClusterRef,
-        shared: SharedRefs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("hybrid:platform:Site", site.name, None, opts)
-        self._site = site
-        self._naming = naming
+        if name != args.config.name:
+            raise ValueError(f"a Site component is named after its site: {args.config.name!r}")
+        super().__init__(SITE_COMPONENT, name, None, opts)
+        self._site = args.config
+        self._index = args.index
+        self._naming = args.naming
+        self._shared = args.shared
         self._child = pulumi.ResourceOptions(parent=self)
-        self._tags = naming.tags(site=site.name, residency=site.residency)
-        name = naming.site(site.name)
-        launch_type = site.effective_launch_type
+        self._tags = args.naming.tags(site=name, residency=args.config.residency)
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=naming.log_group(site.name),
-            retention_in_days=shared.log_retention_days,
-            region=site.region,
+        log_group = self._log_group()
+        secret_key = self._secret_key() if self._site.residency == "regulated" else None
+        self.secret = self._db_secret(secret_key)
+        self.secret_how_to = self._secret_value()
+        execution_role = self._execution_role(log_group)
+        task_role = self._task_role(log_group, secret_key)
+        self.task_definition = self._task_definition(execution_role, task_role)
+        self.install_command = None
+        self.activation_expires = None
+        if self._site.registers_hosts:
+            self._registration(args.cluster)
+        self.grant = self._grant(args.cluster, task_role, execution_role, log_group)
+        self.register_outputs(
+            {
+                "taskDefinitionArn": self.task_definition.arn,
+                "secretArn": self.secret.arn,
+                "installCommand": self.install_command,
+                "activationExpires": self.activation_expires,
+            }
+        )
+
+    def _named(self, what: str) -> str:
+        return self._naming.site(self._site.name, what)
+
+    def _kept(self, resource_type: str) -> pulumi.ResourceOptions:
+        """Parent, plus protection for the resources that must outlive a mistake."""
+        return pulumi.ResourceOptions.merge(self._child, keep(resource_type, self._site.residency))
+
+    # --- what the site's data and audit trail live in ------------------------------------
+
+    def _log_group(self) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            self._named("logs"),
+            name=self._naming.log_group(self._site.name),
+            retention_in_days=self._shared.log_retention_days,
+            region=self._site.region,
             tags=self._tags,
+            opts=self._kept(LOG_GROUP),
+        )
+
+    def _secret_key(self) -> aws.kms.Key:
+        """Regulated sites encrypt their DB secret with a key of their own, in their own region."""
+        key = aws.kms.Key(
+            self._named("secrets"),
+            description=f"DB secret of regulated site {self._site.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            region=self._site.region,
+            tags=self._tags,
+            opts=self._kept(KMS_KEY),
+        )
+        aws.kms.Alias(
+            self._named("secrets"),
+            name=f"alias/{self._named('secrets')}",
+            target_key_id=key.key_id,
+            region=self._site.region,
             opts=self._child,
         )
-        secret_key = self._secret_key(name) if site.residency == "regulated" else None
-        self.secret = aws.secretsmanager.Secret(
-            f"{name}-db",
-            name=naming.secret(site.name),
+        return key
+
+    def _db_secret(self, key: aws.kms.Key | None) -> aws.secretsmanager.Secret:
+        site = self._site
+        return aws.secretsmanager.Secret(
+            self._named("db"),
+            name=self._naming.secret(site.name),
             description=f"DB connection of site {site.name} (host, port, username, password, database)",
-            kms_key_id=secret_key.arn if secret_key else None,
+            kms_key_id=key.arn if key else None,
             recovery_window_in_days=7,
             region=site.region,
             tags=self._tags,
+            opts=self._kept(SECRET),
+        )
+
+    def _secret_value(self) -> pulumi.Output[str]:
+        """Store the DB connection when configured; otherwise say how to set it, with no value."""
+        site, db = self._site, self._site.database
+        if db is None or db.password is None:
+            index = self._index
+            return self.secret.arn.apply(lambda arn: _how_to_set_secret(site, index, arn))
+        value = pulumi.Output.secret(db.password).apply(
+            lambda password: json.dumps(
+                {
+                    "host": db.host,
+                    "port": db.port,
+                    "username": db.username,
+                    "password": password,
+                    "database": db.name,
+                    "tls": db.tls,
+                }
+            )
+        )
+        aws.secretsmanager.SecretVersion(
+            self._named("db"),
+            secret_id=self.secret.id,
+            secret_string=value,  # secret: derived from the secret password
+            region=site.region,
             opts=self._child,
         )
-        self.secret_how_to = self._secret_value(name)
+        return pulumi.Output.from_input("Set from the stack config (database).")
 
-        execution_role = self._role(f"{name}-exec", "ecs-tasks.amazonaws.com", "etl-execution")
+    # --- who the ETL task runs as ----------------------------------------------------------
+
+    def _role(self, what: str, service: str, purpose: str) -> aws.iam.Role:
+        return aws.iam.Role(
+            self._named(what),
+            name=self._named(what),
+            assume_role_policy=json.dumps(docs.assume_role(service)),
+            tags={**self._tags, "purpose": purpose},
+            opts=self._child,
+        )
+
+    def _execution_role(self, log_group: aws.cloudwatch.LogGroup) -> aws.iam.Role:
+        """What the ECS agent uses to start the task: pull the image, write the log stream."""
+        role = self._role("exec", "ecs-tasks.amazonaws.com", "etl-execution")
         aws.iam.RolePolicy(
-            f"{name}-exec",
-            role=execution_role.name,
-            policy=pulumi.Output.all(shared.repository_arn, log_group.arn).apply(
+            self._named("exec"),
+            role=role.name,
+            policy=pulumi.Output.all(self._shared.repository_arn, log_group.arn).apply(
                 lambda a: json.dumps(
                     docs.execution_role_policy(repository_arn=a[0], log_group_arn=a[1])
                 )
             ),
             opts=self._child,
         )
-        task_role = self._role(f"{name}-task", "ecs-tasks.amazonaws.com", "etl-task")
+        return role
+
+    def _task_role(
+        self, log_group: aws.cloudwatch.LogGroup, secret_key: aws.kms.Key | None
+    ) -> aws.iam.Role:
+        """What the ETL itself may do: its own secret, lake prefix and log group only."""
+        role = self._role("task", "ecs-tasks.amazonaws.com", "etl-task")
+        site_name = self._site.name
         aws.iam.RolePolicy(
-            f"{name}-task",
-            role=task_role.name,
+            self._named("task"),
+            role=role.name,
             policy=pulumi.Output.all(
                 self.secret.arn,
                 secret_key.arn if secret_key else None,
-                shared.lake_bucket_arn,
-                shared.lake_key_arn,
+                self._shared.lake_bucket_arn,
+                self._shared.lake_key_arn,
                 log_group.arn,
             ).apply(
                 lambda a: json.dumps(
                     docs.task_role_policy(
-                        site=site.name,
+                        site=site_name,
                         secret_arn=a[0],
                         secret_key_arn=a[1],
                         lake_bucket_arn=a[2],
@@ -183,7 +296,15 @@ class Site(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        return role
 
+    # --- what runs -------------------------------------------------------------------------
+
+    def _task_definition(
+        self, execution_role: aws.iam.Role, task_role: aws.iam.Role
+    ) -> aws.ecs.TaskDefinition:
+        site, naming, shared = self._site, self._naming, self._shared
+        launch_type = site.effective_launch_type
         on_own_hosts = launch_type in ("EXTERNAL", "EC2")
         constraints = placement_constraints(site.name) if launch_type == "EXTERNAL" else []
         container_definitions = pulumi.Output.all(
@@ -200,8 +321,8 @@ class Site(pulumi.ComponentResource):
                 )
             )
         )
-        self.task_definition = aws.ecs.TaskDefinition(
-            f"{name}-etl",
+        return aws.ecs.TaskDefinition(
+            self._named("etl"),
             family=naming.task_family(site.name),
             requires_compatibilities=[launch_type],
             # ECS Anywhere supports bridge, host or none networking only; FARGATE needs awsvpc.
@@ -222,109 +343,18 @@ class Site(pulumi.ComponentResource):
             opts=self._child,
         )
 
-        self.install_command = None
-        self.activation_expires = None
-        if site.registers_hosts:
-            self._registration(name, cluster, shared)
-
-        self.grant = pulumi.Output.all(
-            self.task_definition.arn_without_revision,
-            cluster.arn,
-            task_role.arn,
-            execution_role.arn,
-            log_group.arn,
-        ).apply(
-            lambda a: docs.SiteGrant(
-                site=site.name,
-                task_definition_arn=a[0],
-                cluster_arn=a[1],
-                tasks_arn=cluster_scoped_arn(a[1], "task"),
-                container_instances_arn=cluster_scoped_arn(a[1], "container-instance"),
-                task_role_arn=a[2],
-                execution_role_arn=a[3],
-                log_group_arn=a[4],
-            )
-        )
-        self.register_outputs(
-            {
-                "taskDefinitionArn": self.task_definition.arn,
-                "secretArn": self.secret.arn,
-                "installCommand": self.install_command,
-                "activationExpires": self.activation_expires,
-            }
-        )
-
-    def _role(self, resource_name: str, service: str, purpose: str) -> aws.iam.Role:
-        return aws.iam.Role(
-            resource_name,
-            name=resource_name,
-            assume_role_policy=json.dumps(docs.assume_role(service)),
-            tags={**self._tags, "purpose": purpose},
-            opts=self._child,
-        )
-
-    def _secret_key(self, name: str) -> aws.kms.Key:
-        """Regulated sites encrypt their DB secret with a key of their own, in their own region."""
-        key = aws.kms.Key(
-            f"{name}-secrets",
-            description=f"DB secret of regulated site {self._site.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            region=self._site.region,
-            tags=self._tags,
-            opts=self._child,
-        )
-        aws.kms.Alias(
-            f"{name}-secrets",
-            name=f"alias/{name}-secrets",
-            target_key_id=key.key_id,
-            region=self._site.region,
-            opts=self._child,
-        )
-        return key
-
-    def _secret_value(self, name: str) -> pulumi.Output[str]:
-        """Store the DB connection when configured; otherwise say how to set it, with no value."""
-        site, db = self._site, self._site.database
-        if db is None:
-            return self.secret.arn.apply(
-                lambda arn: (
-                    "No database configured: set it with "
-                    f"aws secretsmanager put-secret-value --region {site.region} --secret-id {arn} "
-                    "--secret-string file://db.json (keys: host, port, username, password, "
-                    "database, tls), or add `database` to the site in the stack config."
-                )
-            )
-        value = pulumi.Output.secret(db.password).apply(
-            lambda password: json.dumps(
-                {
-                    "host": db.host,
-                    "port": db.port,
-                    "username": db.username,
-                    "password": password,
-                    "database": db.name,
-                    "tls": db.tls,
-                }
-            )
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-db",
-            secret_id=self.secret.id,
-            secret_string=value,  # secret: derived from the secret password
-            region=site.region,
-            opts=self._child,
-        )
-        return pulumi.Output.from_input("Set from the stack config (database).")
-
-    def _registration(self, name: str, cluster: ClusterRef, shared: SharedRefs) -> None:
+    def _registration(self, cluster: ClusterRef) -> None:
         """ECS Anywhere: a role the site's hosts assume through SSM, and an activation for them."""
         site = self._site
-        agent_role = self._role(f"{name}-agent", "ssm.amazonaws.com", "ecs-anywhere-agent")
+        agent_role = self._role("agent", "ssm.amazonaws.com", "ecs-anywhere-agent")
         core = aws.iam.RolePolicyAttachment(
-            f"{name}-agent-ssm", role=agent_role.name, policy_arn=SSM_CORE_POLICY, opts=self._child
+            self._named("agent-ssm"),
+            role=agent_role.name,
+            policy_arn=SSM_CORE_POLICY,
+            opts=self._child,
         )
         agent_ecs = aws.iam.RolePolicy(
-            f"{name}-agent-ecs",
+            self._named("agent-ecs"),
             role=agent_role.name,
             policy=cluster.arn.apply(
                 lambda arn: json.dumps(
@@ -340,8 +370,8 @@ class Site(pulumi.ComponentResource):
             days=site.activation.expires_in_days
         )
         activation = aws.ssm.Activation(
-            f"{name}-activation",
-            name=f"{name}-hosts",
+            self._named("activation"),
+            name=self._named("hosts"),
             description=f"ECS Anywhere hosts of site {site.name}",
             iam_role=agent_role.name,
             registration_limit=site.activation.registration_limit,
@@ -351,17 +381,15 @@ class Site(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[core, agent_ecs],
-                # The expiry is fixed at creation; rotate with `pulumi up --replace <urn>`.
-                ignore_changes=["expirationDate"],
+                ignore_changes=list(ACTIVATION_IGNORE_CHANGES),
                 additional_secret_outputs=["activationCode"],
             ),
         )
+        urn = site_child_urn(
+            pulumi.get_stack(), "aws:ssm/activation:Activation", self._named("activation")
+        )
         self.activation_expires = activation.expiration_date.apply(
-            lambda when: (
-                f"{when} (rotate: pulumi up --replace "
-                f"'urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::"
-                f"hybrid:platform:Site$aws:ssm/activation:Activation::{name}-activation')"
-            )
+            lambda when: f"{when} (rotate: pulumi up --replace '{urn}')"
         )
         command: pulumi.Output[str] = pulumi.Output.all(
             activation.id, activation.activation_code
@@ -375,3 +403,45 @@ class Site(pulumi.ComponentResource):
             )
         )
         self.install_command = pulumi.Output.secret(command)
+
+    def _grant(
+        self,
+        cluster: ClusterRef,
+        task_role: aws.iam.Role,
+        execution_role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
+    ) -> pulumi.Output[docs.SiteGrant]:
+        """What the orchestrator may do for this site (its statements in the MWAA role)."""
+        site_name = self._site.name
+        return pulumi.Output.all(
+            self.task_definition.arn_without_revision,
+            cluster.arn,
+            task_role.arn,
+            execution_role.arn,
+            log_group.arn,
+        ).apply(
+            lambda a: docs.SiteGrant(
+                site=site_name,
+                task_definition_arn=a[0],
+                cluster_arn=a[1],
+                tasks_arn=cluster_scoped_arn(a[1], "task"),
+                container_instances_arn=cluster_scoped_arn(a[1], "container-instance"),
+                task_role_arn=a[2],
+                execution_role_arn=a[3],
+                log_group_arn=a[4],
+            )
+        )
+
+
+def _how_to_set_secret(site: SiteConfig, index: int, arn: str) -> str:
+    if site.database is not None:
+        return (
+            "Database configured without a password: set it with pulumi config set --secret "
+            f"--path '{PROJECT}:sites[{index}].database.password', then pulumi up."
+        )
+    return (
+        "No database configured: set it with "
+        f"aws secretsmanager put-secret-value --region {site.region} --secret-id {arn} "
+        "--secret-string file://db.json (keys: host, port, username, password, "
+        "database, tls), or add `database` to the site in the stack config."
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from components.config import ConfigError, parse_config
 
-PLATFORM = {"environment": "prod", "allowedRegions": ["eu-central-1"]}
+PLATFORM = {"environment": "prod"}
 
 
 def site(**overrides: Any) -> dict[str, Any]:
@@ -75,19 +75,19 @@ def problems(sites: list[Any], platform: Any = PLATFORM, region: Any = "eu-centr
         (
             [site(extracts=[{"name": "x", "query": "DELETE FROM patients"}])],
             [
-                "sites[0] (munich).extracts[0].query: must be one read-only SELECT (or WITH ... SELECT) statement"
+                "sites[0] (munich).extracts[0].query: the ETL would refuse it: only SELECT or WITH ... SELECT statements are allowed; this one starts with 'DELETE'"
             ],
         ),
         (
             [site(extracts=[{"name": "x", "query": "SELECT 1; DROP TABLE t"}])],
             [
-                "sites[0] (munich).extracts[0].query: must be a single statement (found ';' inside it)"
+                "sites[0] (munich).extracts[0].query: the ETL would refuse it: only one statement is allowed; found ';' followed by more SQL (multiple statements)"
             ],
         ),
         (
             [site(extracts=[{"name": "x", "query": "SELECT 1", "schedule": "daily"}])],
             [
-                "sites[0] (munich).extracts[0].schedule: must be a cron expression or an Airflow preset such as @daily"
+                "sites[0] (munich).extracts[0].schedule: 'daily' is not a cron expression Airflow accepts (Exactly 5, 6 or 7 columns has to be specified for iterator expression.); use five fields 'minute hour day-of-month month day-of-week' or a preset such as @daily"
             ],
         ),
         (
@@ -114,10 +114,14 @@ def problems(sites: list[Any], platform: Any = PLATFORM, region: Any = "eu-centr
             [
                 "sites[0] (munich).database.name: is required",
                 "sites[0] (munich).database.username: is required",
-                "sites[0] (munich).database.password: is required",
             ],
         ),
-        ([site(colour="blue")], ["sites[0] (munich).colour: is not a known field"]),
+        (
+            [site(colour="blue")],
+            [
+                "sites[0] (munich).colour: is not a known field (known: name, kind, residency, region, database, extracts, launchType, activation)"
+            ],
+        ),
         (
             [site(kind="cloud", residency="standard", region="eu-west-1")],
             [
@@ -136,12 +140,10 @@ def test_every_problem_of_every_site_is_reported_at_once() -> None:
         [site(kind="edge"), site(name="b2", region="nowhere", extracts=[]), site(name="ok")],
         platform={
             "environment": "prod",
-            "allowedRegions": [],
             "orchestrator": {"minWorkers": 3, "maxWorkers": 2},
         },
     )
     assert found == [
-        "platform.allowedRegions: must not be empty",
         "platform.orchestrator: minWorkers and maxWorkers must satisfy 1 <= min <= max <= 25",
         "sites[0] (munich).kind: must be 'onprem' or 'cloud'",
         "sites[1] (b2).region: 'nowhere' is not an AWS region name (like eu-central-1)",
