@@ -6,6 +6,9 @@ keywords and semicolons inside strings, identifiers or comments don't count. It 
 of three: the statement also runs in a ``READ ONLY`` transaction, over a connection without
 multi-statement support, as a user that should only have ``SELECT``.
 
+Named parameters (``:name`` outside quotes and comments, as in ``WHERE t >= :interval_start``)
+are listed in ``CheckedQuery.parameters``; they are bound through the driver, never spliced.
+
 Standard library only and no imports from the rest of ``etl``: the stack config checks extract
 queries with an identical copy (``components/etl_sqlcheck.py``), so that config and ETL accept
 and refuse exactly the same statements. A test keeps the copies identical.
@@ -18,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[A-Za-z0-9_$@]+")
+_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _SPACE = " \t\r\n\f\v"
 
 # Words that never belong in a read-only SELECT (they are reserved in MySQL/MariaDB, so a
@@ -51,11 +55,12 @@ class CheckedQuery:
     original: str
     sql: str  # comments removed, trailing ';' removed: safe to wrap in a subquery
     sha256: str  # of the original text, UTF-8
+    parameters: tuple[str, ...] = ()  # named parameters (:name), in order of first use
 
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # word, quoted, punct
+    kind: str  # word, quoted, punct, param
     text: str
     depth: int
 
@@ -107,6 +112,14 @@ def _scan(sql: str) -> tuple[str, list[_Token]]:
         elif c in _SPACE:
             out.append(c)
             i += 1
+        elif (
+            c == ":"
+            and (param := _PARAM.match(sql, i))
+            and not (i > 0 and (sql[i - 1] == ":" or _WORD.match(sql[i - 1])))
+        ):
+            out.append(param.group())
+            tokens.append(_Token("param", param.group(1), depth))
+            i = param.end()
         else:
             m = _WORD.match(sql, i)
             if m:
@@ -185,4 +198,5 @@ def check_query(text: str) -> CheckedQuery:
             raise _reject("WITH must be followed by a SELECT")
 
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return CheckedQuery(original=text, sql=sql, sha256=digest)
+    parameters = tuple(dict.fromkeys(t.text for t in tokens if t.kind == "param"))
+    return CheckedQuery(original=text, sql=sql, sha256=digest, parameters=parameters)

@@ -89,3 +89,24 @@ def test_sha256_is_of_the_original_text() -> None:
 
     sql = "SELECT 1 -- ü\n"
     assert check_query(sql).sha256 == hashlib.sha256(sql.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("sql", "parameters"),
+    [
+        ("SELECT * FROM t", ()),
+        (
+            "SELECT * FROM t WHERE at >= :interval_start AND at < :interval_end",
+            ("interval_start", "interval_end"),
+        ),
+        ("SELECT :a, :b, :a FROM t", ("a", "b")),
+        # Not parameters: inside strings, identifiers and comments, times, := assignments.
+        ("SELECT ':no', `:no`, \"a:no\" FROM t -- :no\n", ()),
+        ("SELECT '12:30' AS t, @x := 1 /* :no */", ()),
+        ("SELECT a::b FROM t", ()),
+    ],
+)
+def test_named_parameters_are_found_outside_quotes_and_comments(
+    sql: str, parameters: tuple[str, ...]
+) -> None:
+    assert check_query(sql).parameters == parameters
