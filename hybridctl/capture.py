@@ -482,7 +482,8 @@ def capture(
     for resource in resources:
         resource.inputs_struct = engine_struct(resource.inputs_struct, ids, project_dir)
         resource.outputs_struct = engine_struct(resource.outputs_struct, ids, project_dir)
-    resources.sort(key=lambda r: r.urn)
+    # The stack registers first and a default provider before its first user; the rest by URN.
+    resources.sort(key=lambda r: (r.type != ROOT_STACK_TYPE, not r.is_provider, r.urn))
     _attribute_sites(resources)
     return Capture(
         stack=stack.name,

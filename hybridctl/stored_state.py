@@ -53,7 +53,8 @@ class StoredState:
             raise StoredStateError(
                 f"{source}: not a `pulumi stack export` document (version 3, with a deployment)"
             )
-        resources = deployment.get("resources") or []
+        resources = deployment.get("resources")
+        resources = [] if resources is None else resources
         if not isinstance(resources, list):
             raise StoredStateError(f"{source}: deployment.resources is not a list")
         inputs: dict[str, dict[str, Any]] = {}
