@@ -96,10 +96,21 @@ def use_mock_monitor(
 
 
 def run_program(program: Callable[[], None]) -> None:
-    """Run `program` inside a root stack and wait for every registration and output."""
+    """Run `program` inside a root stack and wait for every registration and output.
+
+    The program starts once the stack is registered: its resources need the stack's URN anyway,
+    and hundreds of registrations queued behind it make the SDK's wait loop quadratic (a 500-site
+    stack took twice as long)."""
     if run_in_stack is None or sync_await is None:
         raise SdkChanged(problems())
-    sync_await(run_in_stack(program))
+
+    async def after_the_stack() -> None:
+        root = _settings.get_root_resource()
+        if root is not None:
+            await root.urn.future()
+        program()
+
+    sync_await(run_in_stack(after_the_stack))
 
 
 def _parameters(function: Any) -> list[str]:

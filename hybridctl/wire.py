@@ -55,6 +55,8 @@ def engine_struct(
     struct: struct_pb2.Struct, ids: Mapping[str, str], working_directory: Path
 ) -> struct_pb2.Struct:
     """`struct` (as the SDK sent it) as the engine sends it to an analyzer."""
+    if not _needs_marshalling(struct):
+        return struct  # plain values, secrets and unknowns: the same on both sides
     properties = json_format.MessageToDict(struct)
     marshalled = {
         key: engine_value(value, ids, working_directory)
@@ -64,6 +66,16 @@ def engine_struct(
     result = struct_pb2.Struct()
     result.update(marshalled)
     return result
+
+
+_SPECIAL = tuple(sig.encode() for sig in (RESOURCE_SIG, OUTPUT_SIG, ASSET_SIG, ARCHIVE_SIG))
+
+
+def _needs_marshalling(struct: struct_pb2.Struct) -> bool:
+    if any(key.startswith("__") for key in struct.fields):
+        return True
+    wire = struct.SerializeToString()
+    return any(sig in wire for sig in _SPECIAL)
 
 
 def engine_value(value: Any, ids: Mapping[str, str], working_directory: Path) -> Any:
