@@ -4,17 +4,22 @@ violating stack. Residency must decide during a first preview exactly as during 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pulumi
 import pytest
+from google.protobuf import json_format
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from hybridctl.capture import Capture
+from hybridctl.engine import PolicyInputs
 from hybridctl.evaluate import evaluate
 from hybridctl.policy_pack import hybrid_policies as hp
 from tests.engine.agreement import check_findings, engine_findings, without
-from tests.engine.conftest import CASES, Case
-from tests.engine.engine_host import EngineRun
+from tests.engine.conftest import BY_NAME, CASES, Case
+from tests.engine.engine_host import EngineRun, analyze_request, stack_resource
 
 ISSUE_10_POLICY_FIX = (
     "issue 10, policy side: today's pack reads provider-computed values (manifest content, "
@@ -133,3 +138,56 @@ def test_hybridctl_evaluates_as_the_served_pack_does(
     assert {(n.policy, n.urn) for n in result.not_evaluated} == {
         (d.policy, d.urn) for d in run.not_run()
     }
+
+
+@pytest.mark.parametrize("mode", ["up", "preview"])
+def test_hybridctl_hands_policies_what_the_engine_sends(
+    mode: str, captures: Callable[..., Capture]
+) -> None:
+    """Resource policies get a resource's inputs and its provider's inputs; stack policies get
+    every resource's outputs, parent, provider, dependencies: compared field by field with the
+    Analyze and AnalyzeStack requests the harness sends the served pack."""
+    captured = captures(BY_NAME["regulated-fargate"], mode)
+    inputs = PolicyInputs(captured)
+    by_urn = captured.by_urn()
+    stack_view = {r.urn: r for r in inputs.stack_resources}
+    for resource in captured.resources:
+        analyze = analyze_request(resource, by_urn)
+        assert wire(analyze.properties) == wire(resource.inputs_struct)
+        provider = inputs.provider_of(resource)
+        if analyze.HasField("provider"):
+            assert provider is not None
+            assert (provider.urn, provider.name) == (analyze.provider.urn, analyze.provider.name)
+            assert plain(provider.props) == props(analyze.provider.properties)
+        else:
+            assert provider is None
+        sent = stack_resource(resource, by_urn)
+        seen = stack_view[resource.urn]
+        assert plain(seen.props) == props(sent.properties), resource.urn
+        assert (seen.parent.urn if seen.parent else "") == sent.parent
+        assert [d.urn for d in seen.dependencies] == list(sent.dependencies)
+        assert {k: [d.urn for d in v] for k, v in seen.property_dependencies.items()} == {
+            k: list(v.urns) for k, v in sent.propertyDependencies.items()
+        }
+        assert list(seen.opts.ignore_changes) == list(sent.options.ignoreChanges)
+
+
+def wire(struct: Any) -> Any:
+    return json_format.MessageToDict(struct)
+
+
+def props(struct: Any) -> Any:
+    return plain(unknown_checking_proxy(deserialize_properties(wire(struct))))
+
+
+def plain(value: Any) -> Any:
+    """A proxied value as plain data, unknowns kept as their sentinel strings."""
+    if isinstance(value, Mapping | Sequence) and not isinstance(value, str | dict | list):
+        value = value["__target"]  # pulumi_policy's proxies hand out what they wrap
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, pulumi.Asset):
+        return {"asset": type(value).__name__, **vars(value)}
+    return value
