@@ -82,3 +82,23 @@ def _wire(value: Any) -> Any:
     if isinstance(value, list):
         return [_wire(v) for v in value]
     return value
+
+
+NOT_GIVEN = (
+    "values the engine keeps from an existing stack (ignore_changes: the activations' "
+    "expirationDate) are judged as the program computes them; pass --stored-state with the "
+    "stack's `pulumi stack export` to judge the stored ones"
+)
+
+
+def describe(values: list[StoredValue]) -> list[str]:
+    """One line per input the engine keeps from the stored state, for `hybridctl check`."""
+    lines = []
+    for value in values:
+        name = value.urn.rsplit("::", 1)[-1]
+        if value.stored_value == value.program_value:
+            continue
+        kept = "absent" if value.stored_value is None else json.dumps(value.stored_value)
+        asked = "absent" if value.program_value is None else json.dumps(value.program_value)
+        lines.append(f"{name}: {value.key} is the stored {kept}, not the program's {asked}")
+    return lines

@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 from google.protobuf import json_format
+from pulumi.runtime.proto import engine_pb2
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
@@ -17,9 +18,10 @@ from hybridctl.capture import Capture
 from hybridctl.engine import PolicyInputs
 from hybridctl.evaluate import evaluate
 from hybridctl.policy_pack import hybrid_policies as hp
+from hybridctl.stackfile import load
 from tests.engine.agreement import check_findings, engine_findings, without
-from tests.engine.conftest import BY_NAME, CASES, Case
-from tests.engine.engine_host import EngineRun, analyze_request, stack_resource
+from tests.engine.conftest import BY_NAME, CASES, Case, Packs
+from tests.engine.engine_host import EngineHost, EngineRun, analyze_request, stack_resource
 
 ISSUE_10_POLICY_FIX = (
     "issue 10, policy side: today's pack reads provider-computed values (manifest content, "
@@ -56,10 +58,18 @@ def test_up_reports_what_check_reports(
 
 @pytest.mark.parametrize("case", CASES, ids=ids)
 def test_every_resource_goes_through_the_resource_policies(
-    case: Case, engine_runs: Callable[..., EngineRun], captures: Callable[..., Capture]
+    case: Case,
+    engine_runs: Callable[..., EngineRun],
+    captures: Callable[..., Capture],
+    packs: Packs,
+    engine_host: EngineHost,
 ) -> None:
-    """The stack, the components and the default provider included, as the engine sends them."""
+    """The stack, the components and the default provider included, as the engine sends them;
+    the pack logs no error (on stderr or through the engine's Log service)."""
     run = engine_runs(case, "up")
+    pack = packs.get(load(case.stack_file), "up", case.pack_env())
+    assert "Traceback" not in pack.stderr
+    assert [log for log in engine_host.service.logs if log[0] >= engine_pb2.WARNING] == []
     captured = captures(case, "up")
     assert sorted(run.analyzed) == sorted(r.urn for r in captured.resources)
     assert run.stack_resources == len(captured.resources)

@@ -16,7 +16,7 @@ from hybridctl.evaluate import evaluate
 from hybridctl.policy_pack import hybrid_policies as hp
 from hybridctl.stackfile import load
 from hybridctl.state_export import export
-from hybridctl.stored_state import StoredState, StoredStateError
+from hybridctl.stored_state import NOT_GIVEN, StoredState, StoredStateError, describe
 from tests.engine.agreement import engine_findings
 from tests.engine.conftest import BY_NAME, PACK_DIR, Packs
 
@@ -92,3 +92,18 @@ def test_a_stored_expiry_within_the_limit_passes(captures: Callable[..., Capture
 def test_a_bad_export_is_refused_with_a_reason(document: Any, message: str) -> None:
     with pytest.raises(StoredStateError, match=message):
         StoredState.parse(document, "export.json")
+
+
+def test_check_can_say_which_values_are_stored(captures: Callable[..., Capture]) -> None:
+    stored = stored_with_expiry(
+        captures(BY_NAME["prod"], "up"), dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+    )
+    kept = capture(load(BY_NAME["prod"].stack_file), stored=stored)
+    lines = describe(kept.stored_values)
+    assert any(
+        line.startswith(
+            'hybrid-prod-munich-activation: expirationDate is the stored "2027-03-01T00:00:00Z"'
+        )
+        for line in lines
+    )
+    assert "--stored-state" in NOT_GIVEN
