@@ -44,7 +44,12 @@ from hybridctl.capture import PROJECT, Capture, CapturedResource
 from hybridctl.stackfile import StackFile
 from hybridctl.state_export import engine_order
 
-LEVELS = {"advisory": 0, "mandatory": 1, "remediate": 2, "disabled": 3}
+LEVELS = {
+    "advisory": analyzer_pb2.ADVISORY,
+    "mandatory": analyzer_pb2.MANDATORY,
+    "remediate": analyzer_pb2.REMEDIATE,
+    "disabled": analyzer_pb2.DISABLED,
+}
 LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
 CANT_RUN = "can't run policy"
 MAX_MESSAGE = 400 * 1024 * 1024  # the engine's and pulumi_policy's gRPC message limit
