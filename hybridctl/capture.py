@@ -115,6 +115,7 @@ class Capture:
     resources: list[CapturedResource]
     mode: Mode = "up"
     stored_values: list[StoredValue] = field(default_factory=list)
+    config: dict[str, str] = field(default_factory=dict)  # the stack's, as the engine passes it
 
     def by_urn(self) -> dict[str, CapturedResource]:
         return {r.urn: r for r in self.resources}
@@ -491,6 +492,7 @@ def capture(
         resources=resources,
         mode=mode,
         stored_values=list(monitor.stored_values),
+        config={key: _config_text(value) for key, value in stack.config.items()},
     )
 
 

@@ -20,6 +20,7 @@ from functools import cached_property
 from inspect import isawaitable
 from typing import Any
 
+import pulumi
 from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
     EnforcementLevel,
@@ -36,7 +37,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from hybridctl.capture import Capture, CapturedResource
+from hybridctl.capture import PROJECT, Capture, CapturedResource
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,21 @@ def _run(validate: Callable[..., Any], args: Any, report: Callable[..., None]) -
             loop.close()
 
 
+def as_the_pack_runs(capture: Capture) -> None:
+    """The runtime of the pack's process: the engine starts it with the target stack's
+    PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG, so `pulumi.get_stack()`
+    and `pulumi.Config()` inside a policy read that stack."""
+    pulumi.runtime.configure(
+        pulumi.runtime.Settings(
+            project=PROJECT,
+            stack=capture.stack,
+            dry_run=capture.mode == "preview",
+            organization="organization",
+        )
+    )
+    pulumi.runtime.set_all_config(dict(capture.config))
+
+
 def _level(policy: Policy) -> EnforcementLevel:
     return policy.enforcement_level or EnforcementLevel.ADVISORY
 
@@ -150,6 +166,7 @@ def run_policies(
     A stack policy's report that names no resource of the stack is filed under the stack's URN,
     as the engine files it.
     """
+    as_the_pack_runs(inputs.capture)
     config = config or {}
     active = [p for p in policies if _level(p) != EnforcementLevel.DISABLED]
     resource_policies = [p for p in active if isinstance(p, ResourceValidationPolicy)]

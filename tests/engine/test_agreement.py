@@ -11,11 +11,12 @@ import pulumi
 import pytest
 from google.protobuf import json_format
 from pulumi.runtime.proto import engine_pb2
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from hybridctl.capture import Capture
-from hybridctl.engine import PolicyInputs
+from hybridctl.engine import PolicyInputs, run_policies
 from hybridctl.evaluate import evaluate
 from hybridctl.policy_pack import hybrid_policies as hp
 from hybridctl.stackfile import load
@@ -201,3 +202,29 @@ def plain(value: Any) -> Any:
     if isinstance(value, pulumi.Asset):
         return {"asset": type(value).__name__, **vars(value)}
     return value
+
+
+def test_policies_read_the_target_stack_as_in_the_pack(captures: Callable[..., Capture]) -> None:
+    """Inside a policy, pulumi.get_stack() and pulumi.Config() are the target stack's, as the
+    engine's PULUMI_STACK and PULUMI_CONFIG make them in the pack's process; even when another
+    stack was captured last."""
+    prod = captures(BY_NAME["prod"], "preview")
+    captures(BY_NAME["dev"], "up")
+    seen: list[tuple[str, str | None, bool, str]] = []
+
+    def probe(args: Any, report: Any) -> None:
+        sites = pulumi.Config("hybrid-airflow").get_object("sites") or []
+        seen.append(
+            (
+                pulumi.get_stack(),
+                pulumi.Config("aws").get("region"),
+                pulumi.runtime.is_dry_run(),
+                sites[1]["name"],
+            )
+        )
+
+    policy = ResourceValidationPolicy(
+        "probe", "reads the stack", probe, enforcement_level=EnforcementLevel.ADVISORY
+    )
+    run_policies([policy], PolicyInputs(prod))
+    assert set(seen) == {("prod", "eu-central-1", True, "munich")}
