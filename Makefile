@@ -41,6 +41,7 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed $(AIRFLOW_VENV)/.installed system-deps
 	$(VENV)/bin/python benchmarks/plan_scale.py
 	$(VENV)/bin/python benchmarks/check_scale.py
+	$(VENV)/bin/python benchmarks/engine_analyze.py
 	$(VENV)/bin/python benchmarks/etl_throughput.py
 	$(AIRFLOW_VENV)/bin/python benchmarks/dag_parse.py
 
@@ -74,4 +75,4 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null; }
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(AIRFLOW_VENV) policies/venv .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -24,6 +24,7 @@ from hybridctl.cli import (
 from hybridctl.evaluate import evaluate
 from hybridctl.policy_pack import hybrid_policies as hp
 from hybridctl.reports import RENDERERS
+from hybridctl.stored_state import NOT_GIVEN, StoredState, StoredStateError, describe
 
 
 def load_policy_config(path_arg: str | None, stack: str) -> Any:
@@ -46,7 +47,13 @@ def load_policy_config(path_arg: str | None, stack: str) -> Any:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     stack = load_stack(args)
     config = load_policy_config(args.policy_config, stack.name)
-    captured = run_program(stack)
+    try:
+        stored = StoredState.load(args.stored_state) if args.stored_state else None
+    except StoredStateError as error:
+        raise UsageError([str(error)]) from None
+    captured = run_program(stack, stored=stored)
+    for line in describe(captured.stored_values) if stored else [NOT_GIVEN]:
+        progress(line)
     progress(f"evaluating {len(hp.POLICIES)} policies ({config.source})")
     now = dt.datetime.now(dt.UTC)
     result = evaluate(captured, config, stack_file=str(stack.path), now=now)
@@ -79,5 +86,11 @@ def register(commands: Any) -> None:
         "--state-out",
         metavar="FILE",
         help="write the captured resources in `pulumi stack export` format",
+    )
+    parser.add_argument(
+        "--stored-state",
+        metavar="FILE",
+        help="the stack's `pulumi stack export`: judge the values the engine keeps from it "
+        "(ignore_changes)",
     )
     parser.set_defaults(handler=cmd_check)

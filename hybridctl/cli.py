@@ -19,6 +19,7 @@ from hybridctl import baseline, diff, diff_report, plan
 from hybridctl.allowed_regions import region_warnings
 from hybridctl.capture import Capture, ProgramError, capture
 from hybridctl.stackfile import StackFile, StackFileError, load, resolve
+from hybridctl.stored_state import StoredState
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
 
@@ -68,11 +69,11 @@ def config_problems(stack: StackFile, error: ConfigError) -> list[str]:
     return lines
 
 
-def run_program(stack: StackFile) -> Capture:
+def run_program(stack: StackFile, stored: StoredState | None = None) -> Capture:
     progress(f"running the program for stack {stack.name} offline (mocked AWS, no credentials)")
     started = time.perf_counter()
     try:
-        result = capture(stack)
+        result = capture(stack, stored=stored)
     except ProgramError as error:
         raise UsageError([str(error)]) from None
     progress(f"captured {len(result.custom())} resources in {time.perf_counter() - started:.1f}s")

@@ -50,7 +50,8 @@ def evaluate(
                 policy=outcome.policy,
                 enforcement_level=hp.enforcement_level(hp.BY_NAME[outcome.policy], config),
                 message=outcome.message,
-                urn=outcome.urn,
+                # The engine files a finding that names no resource of the stack under the stack.
+                urn=outcome.urn if resource is not None else capture.root_urn,
                 resource_type=outcome.resource_type or (resource.type if resource else None),
                 resource_name=outcome.resource_name or (resource.name if resource else None),
                 site=outcome.site or (resource.site if resource else None),

@@ -7,10 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from pulumi.runtime.proto import resource_pb2
 
-from hybridctl import capture as capture_module
 from hybridctl.capture import Capture, ProgramError, capture
+from hybridctl.stackfile import load
 from tests.program.conftest import PROD, of_type, one, stack_with
 
 KEPT_TYPES = {
@@ -20,39 +19,12 @@ KEPT_TYPES = {
 }
 
 
-class OptionsMonitor(capture_module.CapturingMonitor):
-    """Also records the resource options the engine would act on."""
-
-    options: dict[str, tuple[bool, bool]]
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if not hasattr(self, "options"):
-            self.options = {}
-        assert isinstance(request, resource_pb2.RegisterResourceRequest)
-        self.options[response.urn] = (bool(request.protect), bool(request.retainOnDelete))
-        return response
-
-
 @pytest.fixture(scope="module")
 def prod_options() -> tuple[Capture, dict[str, tuple[bool, bool]]]:
-    monitors: list[OptionsMonitor] = []
-
-    class Recording(OptionsMonitor):
-        def __init__(self, mocks: Any) -> None:
-            super().__init__(mocks)
-            monitors.append(self)
-
-    original = capture_module.CapturingMonitor
-    capture_module.CapturingMonitor = Recording  # type: ignore[misc]
-    try:
-        from hybridctl.stackfile import load
-
-        captured = capture(load(PROD))
-    finally:
-        capture_module.CapturingMonitor = original  # type: ignore[misc]
-    (monitor,) = monitors
-    return captured, monitor.options
+    """prod, and per URN the options the engine acts on: (protect, retainOnDelete)."""
+    captured = capture(load(PROD))
+    options = {r.urn: (r.options.protect, r.options.retain_on_delete) for r in captured.resources}
+    return captured, options
 
 
 def test_a_regulated_sites_key_secret_and_log_group_are_protected_and_retained(
