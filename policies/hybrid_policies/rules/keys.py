@@ -1,0 +1,61 @@
+"""KMS keys: telling AWS managed keys from customer-managed keys of this stack, in every form."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from hybrid_policies.rules import KMS_ALIAS, KMS_KEY
+from hybrid_policies.views import StackResource, is_unknown
+
+if TYPE_CHECKING:
+    from hybrid_policies.evaluation import Evaluation
+
+# alias/aws/<service>, or its ARN arn:<partition>:kms:<region>:<account>:alias/aws/<service>
+AWS_MANAGED_ALIAS = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]*:\d*:)?alias/aws/", re.IGNORECASE)
+
+
+def is_aws_managed_key(value: Any) -> bool:
+    """An AWS managed key named by alias or alias ARN (absent keys are the caller's business)."""
+    return isinstance(value, str) and AWS_MANAGED_ALIAS.match(value.strip()) is not None
+
+
+def stack_key(ev: Evaluation, resource: StackResource, key: str) -> StackResource | bool | None:
+    """The stack's KMS key that `resource.<key>` names: by dependency (known at preview) or by
+    ARN, key id or alias name. False if it names something else, None if it is unknown."""
+    for urn in resource.depends_on(key):
+        found = ev.by_urn.get(urn)
+        if found is not None and found.type == KMS_KEY:
+            return found
+        if found is not None and found.type == KMS_ALIAS:
+            target = _alias_target(ev, found)
+            if target is not None:
+                return target
+    value = resource.get(key)
+    return key_named(ev, value)
+
+
+def key_named(ev: Evaluation, value: Any) -> StackResource | bool | None:
+    if is_unknown(value):
+        return None
+    if not isinstance(value, str) or not value or is_aws_managed_key(value):
+        return False
+    for k in ev.of_type(KMS_KEY):
+        if value in (k.get("arn"), k.get("keyId"), k.get("id")):
+            return k
+    for alias in ev.of_type(KMS_ALIAS):
+        if value in (alias.get("name"), alias.get("arn")):
+            return _alias_target(ev, alias) or False
+    return False
+
+
+def _alias_target(ev: Evaluation, alias: StackResource) -> StackResource | None:
+    for urn in alias.depends_on("targetKeyId"):
+        found = ev.by_urn.get(urn)
+        if found is not None and found.type == KMS_KEY:
+            return found
+    target = alias.get("targetKeyId")
+    for k in ev.of_type(KMS_KEY):
+        if isinstance(target, str) and target in (k.get("arn"), k.get("keyId"), k.get("id")):
+            return k
+    return None
