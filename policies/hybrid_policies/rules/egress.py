@@ -109,8 +109,7 @@ def _replication(ev: Evaluation) -> Iterator[StackViolation]:
                     b
                     for b in ev.of_type(BUCKET)
                     if (isinstance(arn, str) and arn in (b.get("arn"), b.get("bucket")))
-                    or (b.urn in config.depends_on("rules")
-                    and b is not source)
+                    or (b.urn in config.depends_on("rules") and b is not source)
                 ),
                 None,
             )
