@@ -71,7 +71,7 @@ class Artefact:
 
     @property
     def label(self) -> str:
-        name = self.resource.get("name")
+        name = self.resource.get("name") if self.resource.type != KMS_KEY else None
         shown = name if isinstance(name, str) else self.resource.name
         return f"{self.kind} {shown}"
 

@@ -124,9 +124,11 @@ def field_value(props: Mapping[str, Any], *path: str, default: Any = None) -> An
         walked = (*walked, key)
         if isinstance(value, Unknown):
             return value
-        if not isinstance(value, Mapping) or key not in value:
+        if not isinstance(value, Mapping):
             return default
-        try:
+        try:  # `key in proxy` reads the value too, so an unknown raises here
+            if key not in value:
+                return default
             value = value[key]
         except UnknownValueError as error:
             return Unknown(walked, error.unknown_type_sentinel)

@@ -141,7 +141,7 @@ def _runs(ev: Evaluation, clusters: list[str], foreign_task: str | None) -> Iter
                 continue
             denied = any(s.effect == "Deny" for s in principal.permissions.statements)
             for statement in allows:
-                probes = sorted(set(clusters) | _listed_clusters(statement))
+                probes = list(dict.fromkeys([*clusters, *sorted(_listed_clusters(statement))]))
                 allowed = _clusters_allowed(statement, probes)
                 if not allowed:
                     continue
@@ -190,7 +190,7 @@ def regulated_sites_isolated(ev: Evaluation) -> Iterator[StackViolation]:
         f"arn:aws:ecs:{region_account[0]}:{region_account[1]}:task-definition/zz-foreign:1"
     )
     reported: set[tuple[str, str, str]] = set()
-    for run in _runs(ev, [*clusters, foreign], foreign_task):
+    for run in _runs(ev, [foreign, *clusters], foreign_task):
         task_urn = run.task.urn if run.task is not None else foreign_task
         task_name = run.task.name if run.task is not None else "from outside this stack"
         task_sites = set(ev.memberships.get(task_urn, {})) & set(regulated)
@@ -275,7 +275,7 @@ def regulated_data_access_confined(ev: Evaluation) -> Iterator[StackViolation]:
     index = TargetIndex(found)
     reported: set[tuple[str, str]] = set()
     for principal in ev.principals:
-        for action in {a for _, t in found for a in t.actions}:
+        for action in dict.fromkeys(a for _, t in found for a in t.actions):
             for statement in principal.permissions.action_statements(action):
                 for arn, target in index.reached_by(statement):
                     if action not in target.actions or _owns(principal, target.site):

@@ -85,9 +85,8 @@ def _container_problems(container: dict[str, Any]) -> Iterator[str]:
             if _suspicious(name, variable.get("value")):
                 yield f"sets {name} in plain text"
     for field in ("command", "entryPoint"):
-        words = as_list(container.get(field))
-        if len(words) == 1 and isinstance(words[0], str):
-            words = words[0].split()  # a shell form: one string
+        # Shell forms ("sh -c '...'") hide words inside one string: split every item.
+        words = [w for item in as_list(container.get(field)) for w in str(item).split()]
         for problem in _command_problems(words):
             yield f"{problem} ({field})"
 

@@ -52,8 +52,8 @@ def _labels(ev: Evaluation, resource: StackResource, site: str) -> list[str]:
     if resource.type not in TAGGABLE:
         return []
     tag = ev.config.residency
-    if resource.tagged_site == site and resource.tags.get(tag.key) == tag.regulated:
-        return []
+    if resource.tagged_site == site and tag.key in resource.tags:
+        return []  # labelled for the site; a wrong residency value is sites-known-to-compliance's
     return [f"is not tagged site={site}, {tag.key}={tag.regulated}"]
 
 
