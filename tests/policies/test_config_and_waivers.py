@@ -41,7 +41,9 @@ def test_shipped_configs_list_the_example_stacks_sites() -> None:
 def test_every_policy_is_documented() -> None:
     for spec in hp.POLICIES:
         assert len(spec.description) > 40, spec.name
-        assert spec.remediation and spec.reads and spec.preview, spec.name
+        assert spec.remediation, spec.name
+        assert spec.reads, spec.name
+        assert spec.preview, spec.name
         assert spec.severity in ("low", "medium", "high", "critical")
     assert "CT.ECS.PR.4" in hp.BY_NAME["regulated-tasks-external-only"].description
     assert "CKV_AWS_144" in hp.BY_NAME["resources-in-allowed-regions"].description

@@ -21,7 +21,7 @@ def test_by_stack_from_the_engine() -> None:
 
 
 def test_an_unknown_stack_says_which_file_is_missing() -> None:
-    with pytest.raises(hp.ConfigNotFound, match="config.staging.json does not exist"):
+    with pytest.raises(hp.ConfigNotFound, match=r"config\.staging\.json does not exist"):
         hp.resolve_config({"PULUMI_STACK": "staging"})
 
 

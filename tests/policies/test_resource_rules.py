@@ -248,7 +248,8 @@ def test_residency_rules_fail_closed_on_unknown_values() -> None:
     assert ".requiresCompatibilities can't be known during preview" in found
     args = resource_args("aws:ecs/cluster:Cluster", {"region": UNKNOWN})
     [found] = violations("resources-in-allowed-regions", args)
-    assert "cannot verify" in found and ".region" in found
+    assert "cannot verify" in found
+    assert ".region" in found
 
 
 def test_security_rules_degrade_as_the_engine_expects() -> None:
@@ -395,7 +396,8 @@ def test_iam_no_wildcards_reads_actions_as_aws_does(statement, problem) -> None:
     if problem is None:
         assert found == []
     else:
-        assert found and problem in found[0]
+        assert found
+        assert problem in found[0]
 
 
 def test_iam_documents_of_users_groups_and_role_inline_policies() -> None:
