@@ -13,8 +13,9 @@ stack has a regulated site.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hybrid_policies.evaluation import Evaluation
 from hybrid_policies.iam import Statement, TargetIndex, condition_holds
@@ -23,6 +24,7 @@ from hybrid_policies.rules import CLUSTER, KMS_KEY, SECRET, TASK_DEFINITION
 from hybrid_policies.views import StackResource, StackViolation, as_list, is_unknown
 
 RUN_ACTIONS = ("ecs:RunTask", "ecs:StartTask")
+REVISION = re.compile(r"^(arn:[^:]*:ecs:[^:]*:[^:]*:task-definition/[^:*?]+):\d+$")
 FOREIGN_CLUSTER = "zz-a-cluster-outside-this-stack"
 SECRET_ACTIONS = (
     "secretsmanager:GetSecretValue",
@@ -126,6 +128,12 @@ def _clusters_allowed(statement: Statement, probes: list[str]) -> list[str]:
     ]
 
 
+def _any_revision(pattern: str) -> str:
+    """A grant on one revision of a family (`.../F:3`) is a grant on the family's task."""
+    match = REVISION.match(pattern)
+    return f"{match.group(1)}:*" if match else pattern
+
+
 def _runs(ev: Evaluation, clusters: list[str], foreign_task: str | None) -> Iterator[Run]:
     """Every (principal, task definition, cluster) RunTask/StartTask is allowed for."""
     tasks: TargetIndex[StackResource | None] = TargetIndex(
@@ -140,7 +148,10 @@ def _runs(ev: Evaluation, clusters: list[str], foreign_task: str | None) -> Iter
             if not allows:
                 continue
             denied = any(s.effect == "Deny" for s in principal.permissions.statements)
-            for statement in allows:
+            for granted in allows:
+                statement = replace(
+                    granted, resources=tuple(_any_revision(r) for r in granted.resources)
+                )
                 probes = list(dict.fromkeys([*clusters, *sorted(_listed_clusters(statement))]))
                 allowed = _clusters_allowed(statement, probes)
                 if not allowed:
@@ -148,11 +159,11 @@ def _runs(ev: Evaluation, clusters: list[str], foreign_task: str | None) -> Iter
                 for arn, td in tasks.reached_by(statement):
                     for cluster in allowed:
                         context = {"ecs:cluster": [cluster]}
-                        if denied and statement not in principal.permissions.grants(
+                        if denied and granted not in principal.permissions.grants(
                             action, arn, context
                         ):
                             continue
-                        yield Run(principal, statement, td, cluster)
+                        yield Run(principal, granted, td, cluster)
 
 
 def regulated_sites_isolated(ev: Evaluation) -> Iterator[StackViolation]:

@@ -23,6 +23,9 @@ def is_aws_managed_key(value: Any) -> bool:
 def stack_key(ev: Evaluation, resource: StackResource, key: str) -> StackResource | bool | None:
     """The stack's KMS key that `resource.<key>` names: by dependency (known at preview) or by
     ARN, key id or alias name. False if it names something else, None if it is unknown."""
+    value = resource.get(key)
+    if not is_unknown(value) and not isinstance(value, list):
+        return key_named(ev, value)  # a known value says it all (the dependency may be stale)
     for urn in resource.depends_on(key):
         found = ev.by_urn.get(urn)
         if found is not None and found.type == KMS_KEY:
@@ -31,8 +34,7 @@ def stack_key(ev: Evaluation, resource: StackResource, key: str) -> StackResourc
             target = _alias_target(ev, found)
             if target is not None:
                 return target
-    value = resource.get(key)
-    return key_named(ev, value)
+    return key_named(ev, value) if not isinstance(value, list) else False
 
 
 def key_named(ev: Evaluation, value: Any) -> StackResource | bool | None:
