@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from hybrid_policies.evaluation import Evaluation
 from hybrid_policies.iam import Statement, TargetIndex, condition_holds
 from hybrid_policies.principals import Principal
-from hybrid_policies.rules import CLUSTER, KMS_KEY, SECRET, TASK_DEFINITION
-from hybrid_policies.views import StackResource, StackViolation, as_list, is_unknown
+from hybrid_policies.rules import BUCKET, CLUSTER, KMS_ALIAS, KMS_KEY, SECRET, TASK_DEFINITION
+from hybrid_policies.views import StackResource, StackViolation, as_list
 
 RUN_ACTIONS = ("ecs:RunTask", "ecs:StartTask")
 REVISION = re.compile(r"^(arn:[^:]*:ecs:[^:]*:[^:]*:task-definition/[^:*?]+):\d+$")
@@ -236,6 +236,37 @@ class Target:
     site: str
     what: str  # "DB secret hybrid/prod/munich/db"
     actions: tuple[str, ...]
+    context: tuple[tuple[str, tuple[str, ...]], ...] = ()  # condition keys the request carries
+
+
+def _probe_arn(ev: Evaluation, resource: StackResource) -> str | None:
+    """The resource's ARN, or one built from what is known at preview (name, region, account):
+    a policy built from names (secret `name-??????`, key aliases, bucket prefix) matches it."""
+    arn = resource.get("arn")
+    if isinstance(arn, str):
+        return arn
+    region, account = resource.region, _account(ev)
+    if resource.type == BUCKET:
+        name = resource.get("bucket")
+        prefix = resource.get("bucketPrefix")
+        if isinstance(name, str):
+            return f"arn:aws:s3:::{name}"
+        return f"arn:aws:s3:::{prefix}zzprobe" if isinstance(prefix, str) else None
+    if not (isinstance(region, str) and account):
+        return None
+    if resource.type == SECRET and isinstance(name := resource.get("name"), str):
+        return f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-zzPRBE"
+    if resource.type == KMS_KEY:
+        return f"arn:aws:kms:{region}:{account}:key/zz-{resource.name}"
+    return None
+
+
+def _aliases(ev: Evaluation, key: StackResource) -> tuple[str, ...]:
+    return tuple(
+        name
+        for alias in ev.of_type(KMS_ALIAS)
+        if key.urn in alias.depends_on("targetKeyId") and isinstance(name := alias.get("name"), str)
+    )
 
 
 def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
@@ -244,25 +275,24 @@ def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
     unknown: list[str] = []
     for site in ev.regulated_sites:
         for artefact in ev.artefacts.values():
-            if artefact.site != site or artefact.resource.type not in (SECRET, KMS_KEY):
+            resource = artefact.resource
+            if artefact.site != site or resource.type not in (SECRET, KMS_KEY):
                 continue
-            arn = artefact.resource.get("arn")
-            actions = SECRET_ACTIONS if artefact.resource.type == SECRET else KEY_ACTIONS
-            if isinstance(arn, str):
-                found.append((arn, Target(site, artefact.label, actions)))
-            elif is_unknown(arn):
+            arn = _probe_arn(ev, resource)
+            if arn is None:
                 unknown.append(f"{site}'s {artefact.label}")
+            elif resource.type == SECRET:
+                found.append((arn, Target(site, artefact.label, SECRET_ACTIONS)))
+            else:
+                context = (("kms:resourcealiases", _aliases(ev, resource)),)
+                found.append((arn, Target(site, artefact.label, KEY_ACTIONS, context)))
         for lake in ev.lake_buckets:
-            arn = lake.get("arn")
-            if isinstance(arn, str):
-                found.append(
-                    (
-                        f"{arn}/{site}/{PROBE_OBJECT}",
-                        Target(site, f"lake prefix {site}/", PREFIX_ACTIONS),
-                    )
-                )
-            elif is_unknown(arn):
-                unknown.append(f"the lake's ARN for {site}'s prefix")
+            arn = _probe_arn(ev, lake)
+            if arn is None:
+                unknown.append(f"the lake's name for {site}'s prefix")
+                continue
+            target = Target(site, f"lake prefix {site}/", PREFIX_ACTIONS)
+            found.append((f"{arn}/{site}/{PROBE_OBJECT}", target))
     return found, unknown
 
 
@@ -291,7 +321,9 @@ def regulated_data_access_confined(ev: Evaluation) -> Iterator[StackViolation]:
                 for arn, target in index.reached_by(statement):
                     if action not in target.actions or _owns(principal, target.site):
                         continue
-                    if statement not in principal.permissions.grants(action, arn):
+                    if statement not in principal.permissions.grants(
+                        action, arn, dict(target.context)
+                    ):
                         continue
                     key = (principal.label, target.what)
                     if key in reported:

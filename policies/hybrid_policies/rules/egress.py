@@ -350,9 +350,18 @@ def _s3_writes(statement: Any) -> list[str]:
     return found
 
 
+def _repository_url(ev: Evaluation, repository: StackResource) -> Any:
+    """ECR's URL, or the one AWS will give it: <account>.dkr.ecr.<region>.amazonaws.com/<name>."""
+    url = repository.get("repositoryUrl")
+    name, region, accounts = repository.get("name"), repository.region, sorted(ev.own_accounts)
+    if is_unknown(url) and isinstance(name, str) and isinstance(region, str) and accounts:
+        return f"{accounts[0]}.dkr.ecr.{region}.amazonaws.com/{name}"
+    return url
+
+
 def _regulated_containers(ev: Evaluation) -> Iterator[StackViolation]:
     lakes = _lake_names(ev)
-    registries = [r.get("repositoryUrl") for r in ev.of_type(REPOSITORY)]
+    registries = [_repository_url(ev, r) for r in ev.of_type(REPOSITORY)]
     for site in ev.regulated_sites:
         for td, _ in ev.members(site):
             if td.type != TASK_DEFINITION:
