@@ -108,7 +108,11 @@ def build_stack(
         ),
         "secret": stack_resource(
             "aws:secretsmanager/secret:Secret",
-            {"kmsKeyId": KEY_ARN, "tags": tags},
+            {
+                "kmsKeyId": KEY_ARN,
+                "arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:munich-db-a1b2c3",
+                "tags": tags,
+            },
             "munich-db",
             parent=site,
         ),
