@@ -165,6 +165,36 @@ def test_one_analyze_stack_builds_one_evaluation(prod_capture: Capture) -> None:
     assert session.created == 1
     servicer.AnalyzeStack(analyze_stack_request(prod_capture), None)
     assert session.created == 2
+    # pulumi_policy's own servicer deserialises the stack again for every stack policy: the
+    # session still recognises one evaluation.
+    stock = servicer._servicer
+    stock.AnalyzeStack(analyze_stack_request(prod_capture), None)
+    assert session.created == 3
+
+
+def test_the_pack_servicer_reports_what_pulumi_policys_reports(prod_capture: Capture) -> None:
+    """Same diagnostics, levels and texts as pulumi_policy's servicer, request by request."""
+    from benchmarks.check_scale import analyze_requests
+    from tests.policies.test_preview import previewed
+
+    captured = previewed(prod_capture)  # unknowns too: fail-closed and advisory notes
+    servicer, _ = pack_servicer(prod_config())
+
+    def seen(response: Any) -> list[tuple[str, str, int, str]]:
+        return sorted(
+            (d.policyName, d.message, d.enforcementLevel, d.urn) for d in response.diagnostics
+        )
+
+    requests = list(analyze_requests(captured))
+    assert requests
+    for request in requests:
+        assert seen(servicer.Analyze(request, None)) == seen(
+            servicer._servicer.Analyze(request, None)
+        )
+    stack = analyze_stack_request(captured)
+    ours = seen(servicer.AnalyzeStack(stack, None))
+    assert ours
+    assert ours == seen(servicer._servicer.AnalyzeStack(stack, None))
 
 
 def test_the_server_is_built_as_pulumi_policy_builds_it() -> None:
