@@ -137,11 +137,25 @@ def _decide(
         )
 
 
+class _ViewCache(threading.local):
+    """The view of the resource this thread analyses: the pack's server hands every resource
+    policy of one Analyze the same props, so the view (and what it read) is shared; a new props
+    object (pulumi_policy's own server makes one per policy) means a new view."""
+
+    props: Any = None
+    view: ResourceView | None = None
+
+    def view_of(self, args: ResourceValidationArgs) -> ResourceView:
+        if self.view is None or args.props is not self.props or args.urn != self.view.urn:
+            self.props, self.view = args.props, ResourceView.from_args(args)
+        return self.view
+
+
 def _resource_validator(
-    spec: ResourcePolicySpec, ctx: RuleContext, observe: Observer | None
+    spec: ResourcePolicySpec, ctx: RuleContext, observe: Observer | None, views: _ViewCache
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        resource = ResourceView.from_args(args)
+        resource = views.view_of(args)
 
         def emit(message: str) -> None:
             outcome = Outcome(
@@ -213,6 +227,7 @@ def build_policies(
 ) -> list[Policy]:
     """The pack's policies for one policy config, in catalog order."""
     session = session or EvaluationSession(ctx)
+    views = _ViewCache()
     policies: list[Policy] = []
     for spec in POLICIES:
         common: dict[str, Any] = {
@@ -226,7 +241,7 @@ def build_policies(
                 ResourceValidationPolicy(
                     spec.name,
                     spec.description,
-                    _resource_validator(spec, ctx, observe),
+                    _resource_validator(spec, ctx, observe, views),
                     **common,
                 )
             )

@@ -479,3 +479,14 @@ class Evaluation:
         from hybrid_policies.principals import principals_of
 
         return principals_of(self)
+
+    @cached_property
+    def roles_by_key(self) -> dict[str, Any]:
+        """Role principals by URN, ARN and name (what a task definition's role may say)."""
+        return {
+            key: p
+            for p in self.principals
+            if p.resource is not None and p.resource.type == ROLE
+            for key in (p.resource.urn, p.arn, p.name)
+            if key
+        }

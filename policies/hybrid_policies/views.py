@@ -184,7 +184,7 @@ class _Props:
     props: Mapping[str, Any]
     parent_urn: str | None
 
-    @property
+    @cached_property
     def tags(self) -> dict[str, Any]:
         tags = self.get("tags", default={})
         return tags if isinstance(tags, dict) else {}
@@ -200,27 +200,51 @@ class _Props:
         return self.tagged_site or site_from_parent(self.parent_urn)
 
     def get(self, *path: str, default: Any = None) -> Any:
-        return field_value(self.props, *path, default=default)
+        raise NotImplementedError
 
 
-@dataclass(frozen=True)
 class ResourceView(_Props):
-    """One resource as a resource policy sees it (props are the resource's inputs)."""
+    """One resource as a resource policy sees it (props are the resource's inputs, proxied).
 
-    type: str
-    name: str
-    urn: str
-    props: Mapping[str, Any]
-    provider_region: Any = None
-    parent_urn: str | None = None
+    Built once per Analyze request and shared by the resource policies; each field is read
+    from the engine's proxy once.
+    """
+
+    def __init__(
+        self,
+        type: str,
+        name: str,
+        urn: str,
+        props: Mapping[str, Any],
+        provider: Any = None,
+        parent_urn: str | None = None,
+    ) -> None:
+        self.type = type
+        self.name = name
+        self.urn = urn
+        self.props = props
+        self.provider = provider
+        self.parent_urn = parent_urn
+        self._read: dict[tuple[str, ...], Any] = {}
 
     @classmethod
     def from_args(cls, args: Any) -> ResourceView:
         """From pulumi_policy's ResourceValidationArgs."""
         parent = getattr(args.opts, "parent", None) if args.opts is not None else None
-        return cls(
-            args.resource_type, args.name, args.urn, args.props, _region_of(args.provider), parent
-        )
+        return cls(args.resource_type, args.name, args.urn, args.props, args.provider, parent)
+
+    @cached_property
+    def provider_region(self) -> Any:
+        return _region_of(self.provider)
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        if path not in self._read:
+            self._read[path] = field_value(self.props, *path, default=_ABSENT)
+        value = self._read[path]
+        return default if value is _ABSENT else value
+
+
+_ABSENT = object()
 
 
 @dataclass(eq=False)
@@ -254,6 +278,17 @@ class StackResource(_Props):
                 for key, deps in (resource.property_dependencies or {}).items()
             },
         )
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        """Props are plain already: a dict walk."""
+        value: Any = self.props
+        for key in path:
+            if isinstance(value, Unknown):
+                return value
+            if not isinstance(value, dict) or key not in value:
+                return default
+            value = value[key]
+        return value
 
     @cached_property
     def all_dependencies(self) -> frozenset[str]:

@@ -438,3 +438,12 @@ def test_a_bucket_without_its_setting_fails(policy: str, missing: str) -> None:
 )
 def test_a_weakened_setting_fails(policy: str, setting: str, change: dict[str, Any]) -> None:
     assert len(violations(policy, stack_args(bucket_stack(**{setting: change})))) == 1
+
+
+def test_a_wildcard_cluster_condition_is_any_cluster() -> None:
+    statement = run_task("munich", None)
+    statement["Condition"] = {
+        "ArnEquals": {"ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/*"}
+    }
+    found = violations("regulated-sites-isolated", stack_args(build_stack(statements=[statement])))
+    assert any("hybrid-prod-shared" in f for f in found)

@@ -121,6 +121,20 @@ def _clusters_allowed(statement: Statement, probes: list[str]) -> list[str]:
         for key in block
     ):
         return probes  # no cluster condition: any cluster
+    conditions = statement.conditions
+    literal = all(
+        str(key).lower() == "ecs:cluster"
+        and not any(c in str(v) for v in as_list(values) for c in "*?")
+        for block in conditions.values()
+        for key, values in block.items()
+    )
+    if literal and all(op in ("ArnEquals", "StringEquals") for op in conditions):
+        # the usual form: a list of clusters, no wildcards (every block must hold)
+        allowed = set(probes)
+        for block in conditions.values():
+            for values in block.values():
+                allowed &= {str(v) for v in as_list(values)}
+        return [c for c in probes if c in allowed]
     return [
         c
         for c in probes

@@ -24,7 +24,6 @@ from hybrid_policies.rules import (
     KMS_KEY_POLICY,
     LOG_SUBSCRIPTION,
     REPOSITORY,
-    ROLE,
     SECRET,
     SECRET_POLICY,
     TASK_DEFINITION,
@@ -278,16 +277,13 @@ def _log_subscriptions(ev: Evaluation) -> Iterator[StackViolation]:
 
 
 def _task_roles(ev: Evaluation, td: StackResource) -> list[Any]:
-    roles = []
-    for principal in ev.principals:
-        r = principal.resource
-        if r is None or r.type != ROLE:
-            continue
-        if r.urn in td.depends_on("taskRoleArn") or (
-            isinstance(v := td.get("taskRoleArn"), str) and v in (principal.arn, principal.name)
-        ):
-            roles.append(principal)
-    return roles
+    """The roles a task definition's taskRoleArn names (by dependency, ARN or name)."""
+    roles = ev.roles_by_key
+    found = [roles[urn] for urn in td.depends_on("taskRoleArn") if urn in roles]
+    value = td.get("taskRoleArn")
+    if isinstance(value, str):
+        found += [roles[k] for k in (value, value.rsplit("/", 1)[-1]) if k in roles]
+    return list({id(p): p for p in found}.values())
 
 
 def _lake_names(ev: Evaluation) -> list[Any]:
