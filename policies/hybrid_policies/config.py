@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,7 +131,7 @@ class PolicyConfig:
     def site(self, name: str | None) -> SiteEntry | None:
         return self._sites.get(name or "")
 
-    @property
+    @cached_property
     def _sites(self) -> dict[str, SiteEntry]:
         return {s.name: s for s in self.sites}
 

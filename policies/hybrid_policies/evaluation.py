@@ -117,6 +117,7 @@ class Evaluation:
             self._by_type[r.type].append(r)
         # Names and ARNs of workloads found to be members, so later ones can reference them.
         self._member_names: dict[str, str] = {}
+        self.cache: dict[str, Any] = {}  # what a rule module indexes once per evaluation
 
     def of_type(self, *types: str) -> list[StackResource]:
         if len(types) == 1:
@@ -367,19 +368,30 @@ class Evaluation:
             if sites:
                 result[provider.urn] = dict(sites)
 
+    @cached_property
+    def _members_by_site(self) -> dict[str, list[tuple[StackResource, Membership]]]:
+        found: dict[str, list[tuple[StackResource, Membership]]] = defaultdict(list)
+        for urn, sites in self.memberships.items():
+            for site, membership in sites.items():
+                found[site].append((self.by_urn[urn], membership))
+        return found
+
     def members(self, site: str) -> list[tuple[StackResource, Membership]]:
-        return [
-            (self.by_urn[urn], sites[site])
-            for urn, sites in self.memberships.items()
-            if site in sites
-        ]
+        return self._members_by_site.get(site, [])
+
+    @cached_property
+    def _artefacts_by_site(self) -> dict[tuple[str, str], list[Artefact]]:
+        found: dict[tuple[str, str], list[Artefact]] = defaultdict(list)
+        for artefact in self.artefacts.values():
+            found[(artefact.site, artefact.resource.type)].append(artefact)
+        return found
+
+    def artefacts_of(self, site: str, *types: str) -> list[Artefact]:
+        """The site's declared artefacts of these types."""
+        return [a for t in types for a in self._artefacts_by_site.get((site, t), [])]
 
     def own_clusters(self, site: str) -> list[StackResource]:
-        return [
-            a.resource
-            for a in self.artefacts.values()
-            if a.site == site and a.resource.type == CLUSTER
-        ]
+        return [a.resource for a in self.artefacts_of(site, CLUSTER)]
 
     def is_own_cluster(self, site: str, resource: StackResource, key: str) -> bool | None:
         """Whether `resource.<key>` names one of the site's own clusters (None: unknown)."""

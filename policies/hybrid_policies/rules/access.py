@@ -14,6 +14,7 @@ stack has a regulated site.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -276,11 +277,15 @@ def _probe_arn(ev: Evaluation, resource: StackResource) -> str | None:
 
 
 def _aliases(ev: Evaluation, key: StackResource) -> tuple[str, ...]:
-    return tuple(
-        name
-        for alias in ev.of_type(KMS_ALIAS)
-        if key.urn in alias.depends_on("targetKeyId") and isinstance(name := alias.get("name"), str)
-    )
+    by_key = ev.cache.get("aliases_by_key")
+    if by_key is None:
+        by_key = defaultdict(list)
+        for alias in ev.of_type(KMS_ALIAS):
+            if isinstance(name := alias.get("name"), str):
+                for urn in alias.depends_on("targetKeyId"):
+                    by_key[urn].append(name)
+        ev.cache["aliases_by_key"] = by_key
+    return tuple(by_key.get(key.urn, ()))
 
 
 def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
@@ -288,10 +293,8 @@ def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
     found: list[tuple[str, Target]] = []
     unknown: list[str] = []
     for site in ev.regulated_sites:
-        for artefact in ev.artefacts.values():
+        for artefact in ev.artefacts_of(site, SECRET, KMS_KEY):
             resource = artefact.resource
-            if artefact.site != site or resource.type not in (SECRET, KMS_KEY):
-                continue
             arn = _probe_arn(ev, resource)
             if arn is None:
                 unknown.append(f"{site}'s {artefact.label}")

@@ -42,22 +42,34 @@ def key_named(ev: Evaluation, value: Any) -> StackResource | bool | None:
         return None
     if not isinstance(value, str) or not value or is_aws_managed_key(value):
         return False
-    for k in ev.of_type(KMS_KEY):
-        if value in (k.get("arn"), k.get("keyId"), k.get("id")):
-            return k
-    for alias in ev.of_type(KMS_ALIAS):
-        if value in (alias.get("name"), alias.get("arn")):
-            return _alias_target(ev, alias) or False
-    return False
+    return keys_by_name(ev).get(value) or False
 
 
-def _alias_target(ev: Evaluation, alias: StackResource) -> StackResource | None:
+def keys_by_name(ev: Evaluation) -> dict[str, StackResource]:
+    """The stack's keys by ARN, key id and the names and ARNs of their aliases (built once)."""
+    cached = ev.cache.get("keys_by_name")
+    if cached is None:
+        cached = {}
+        for k in ev.of_type(KMS_KEY):
+            for field in ("arn", "keyId", "id"):
+                if isinstance(value := k.get(field), str) and value:
+                    cached.setdefault(value, k)
+        for alias in ev.of_type(KMS_ALIAS):
+            target = _alias_target(ev, alias, cached)
+            for field in ("name", "arn"):
+                if target is not None and isinstance(value := alias.get(field), str):
+                    cached.setdefault(value, target)
+        ev.cache["keys_by_name"] = cached
+    return cached
+
+
+def _alias_target(
+    ev: Evaluation, alias: StackResource, keys: dict[str, StackResource] | None = None
+) -> StackResource | None:
     for urn in alias.depends_on("targetKeyId"):
         found = ev.by_urn.get(urn)
         if found is not None and found.type == KMS_KEY:
             return found
     target = alias.get("targetKeyId")
-    for k in ev.of_type(KMS_KEY):
-        if isinstance(target, str) and target in (k.get("arn"), k.get("keyId"), k.get("id")):
-            return k
-    return None
+    keys = keys if keys is not None else keys_by_name(ev)
+    return keys.get(target) if isinstance(target, str) else None

@@ -22,11 +22,10 @@ NETWORK_TYPES = ("aws:ec2/",)
 
 def _site_region(ev: Evaluation, site: str) -> Any:
     """Where the site's resources are: the region of its declared task definition."""
-    for artefact in ev.artefacts.values():
-        if artefact.site == site and artefact.resource.type == TASK_DEFINITION:
-            region = artefact.resource.region
-            if isinstance(region, str):
-                return region
+    for artefact in ev.artefacts_of(site, TASK_DEFINITION):
+        region = artefact.resource.region
+        if isinstance(region, str):
+            return region
     return None
 
 
