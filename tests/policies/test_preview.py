@@ -165,3 +165,18 @@ def test_the_unknown_sentinel_is_what_the_rules_see(prod_capture: Capture) -> No
     assert raw["containerDefinitions"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     assert raw["executionRoleArn"] == "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     assert raw["requiresCompatibilities"] == ["EXTERNAL"]
+
+
+def test_unknown_iam_documents_fail_closed_naming_the_principal(prod_capture: Capture) -> None:
+    """Everything known but the role policies (built from ARNs): isolation and data access say
+    which principal they could not verify, as mandatory violations."""
+    known = [k for k in KNOWN_AT_PREVIEW if k != ("aws:iam/rolePolicy:RolePolicy", "policy")]
+    result = check(previewed(prod_capture, known, NAMED_AT_PREVIEW), config_with_account())
+    for policy in ("regulated-sites-isolated", "regulated-data-access-confined"):
+        found = [f for f in result.blocking if f.policy == policy]
+        assert any(
+            f.message.startswith("cannot verify")
+            and "role hybrid-prod-mwaa" in f.message
+            and "role policy orchestrator-role is unknown until apply" in f.message
+            for f in found
+        ), [f.message for f in found]
