@@ -72,6 +72,19 @@ class SiteEntry:
         return self.residency == "regulated"
 
 
+STACK_TYPE_PREFIX = "pulumi:pulumi:Stack$"
+
+
+def canonical_urn(urn: str) -> str:
+    """A URN as the engine writes it: a component registered directly under the stack has the
+    type chain `hybrid:platform:Site`, where the SDK's mocks write
+    `pulumi:pulumi:Stack$hybrid:platform:Site`. Waivers copied from either match both."""
+    parts = urn.split("::")
+    if len(parts) >= 4 and parts[2].startswith(STACK_TYPE_PREFIX):
+        parts[2] = parts[2][len(STACK_TYPE_PREFIX) :]
+    return "::".join(parts)
+
+
 @dataclass(frozen=True)
 class Waiver:
     """An accepted exception: one policy, one site (or `shared`) or one resource, until a date."""
@@ -88,7 +101,9 @@ class Waiver:
             return False
         if self.site is not None:
             return (site or SHARED) == self.site
-        return self.resource in (name, urn)
+        if self.resource == name:
+            return True
+        return urn is not None and canonical_urn(self.resource or "") == canonical_urn(urn)
 
     def expired(self, today: dt.date) -> bool:
         """A waiver is valid through its expiry date."""

@@ -255,3 +255,17 @@ def test_residency_comes_from_compliance_not_the_tags() -> None:
     assert (
         violations("regulated-tasks-external-only", args, config(sites=standard_everywhere)) == []
     )
+
+
+def test_a_waiver_by_engine_urn_matches_the_mocks_urn_and_back() -> None:
+    engine = (
+        "urn:pulumi:prod::hybrid-airflow::hybrid:platform:Site$"
+        "aws:ecs/taskDefinition:TaskDefinition::hybrid-prod-munich-etl"
+    )
+    mocks = engine.replace("::hybrid:platform:Site$", "::pulumi:pulumi:Stack$hybrid:platform:Site$")
+    for written, seen in ((engine, mocks), (mocks, engine), (engine, engine)):
+        w = hp.Waiver("log-retention", "r", "a@b.eu", dt.date(2027, 1, 1), resource=written)
+        assert w.matches("log-retention", "munich", "other-name", seen)
+    other = engine.replace("munich", "dublin")
+    w = hp.Waiver("log-retention", "r", "a@b.eu", dt.date(2027, 1, 1), resource=engine)
+    assert not w.matches("log-retention", "dublin", "x", other)
