@@ -162,8 +162,24 @@ def site_of(stack_config: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in stack_config["hybrid-airflow:sites"] if s["name"] == name)
 
 
+_PROGRAMS: dict[Extra | None, Capture] = {}
+
+
 def run_program(extra: Extra | None = None, stack: StackFile | None = None) -> Capture:
-    """The real program for prod (or `stack`); `extra` declares more resources after it."""
+    """The real program for prod (or `stack`); `extra` declares more resources after it.
+
+    Captures of prod are kept for the session (tests never change a capture: `edited` and
+    `previewed` copy it), so a hostile program runs once for its up and preview checks.
+    """
+    if stack is None and extra in _PROGRAMS:
+        return _PROGRAMS[extra]
+    captured = _run_program(extra, stack)
+    if stack is None:
+        _PROGRAMS[extra] = captured
+    return captured
+
+
+def _run_program(extra: Extra | None, stack: StackFile | None) -> Capture:
     from components.config import ConfigError
     from components.platform import build_platform
     from components.stack_config import load_stack_config
