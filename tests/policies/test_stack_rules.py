@@ -447,3 +447,28 @@ def test_a_wildcard_cluster_condition_is_any_cluster() -> None:
     }
     found = violations("regulated-sites-isolated", stack_args(build_stack(statements=[statement])))
     assert any("on any cluster" in f for f in found)
+
+
+def test_an_unknown_key_arn_is_decided_through_the_dependency() -> None:
+    """At preview the engine marks only the key's ARN unknown inside the rules."""
+    resources = bucket_stack(
+        sse={
+            "rules": [
+                {
+                    "applyServerSideEncryptionByDefault": {
+                        "sseAlgorithm": "aws:kms",
+                        "kmsMasterKeyId": "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+                    }
+                }
+            ]
+        }
+    )
+    key = next(r for r in resources if r.name == "lake-key")
+    sse = next(r for r in resources if r.name == "lake-sse")
+    sse.property_dependencies["rules"] = [key]
+    assert violations("lake-encrypted-kms", stack_args(resources)) == []
+    sse.property_dependencies["rules"] = []
+    from pulumi_policy.proxy import UnknownValueError
+
+    with pytest.raises(UnknownValueError):  # a security rule: the engine's advisory note
+        violations("lake-encrypted-kms", stack_args(resources))

@@ -10,7 +10,14 @@ from typing import Any
 from hybrid_policies.evaluation import Evaluation
 from hybrid_policies.rules import BUCKET, BUCKET_PAB, BUCKET_POLICY, BUCKET_SSE, BUCKET_VERSIONING
 from hybrid_policies.rules.keys import is_aws_managed_key, key_named, stack_key
-from hybrid_policies.views import StackResource, StackViolation, as_list, json_document, known
+from hybrid_policies.views import (
+    StackResource,
+    StackViolation,
+    as_list,
+    is_unknown,
+    json_document,
+    known,
+)
 
 PUBLIC_ACCESS_SETTINGS = (
     "blockPublicAcls",
@@ -49,11 +56,18 @@ def _each_bucket(
 
 def _kms_rules_ok(ev: Evaluation, owner: StackResource, rules: Any) -> bool:
     """Every encryption rule is SSE-KMS under a key of this stack, and there is at least one."""
-    rules = as_list(known(rules))
+    # A nested unknown (the key's ARN at preview) is decided below through the dependency.
+    rules = as_list(rules if isinstance(rules, list) else known(rules))
     if not rules:
         return False
     for rule in rules:
+        if is_unknown(rule):
+            known(rule)
         default = (rule or {}).get("applyServerSideEncryptionByDefault") or {}
+        if is_unknown(default):
+            known(default)
+        if not isinstance(default, dict):
+            return False
         if default.get("sseAlgorithm") not in ("aws:kms", "aws:kms:dsse"):
             return False
         key = default.get("kmsMasterKeyId")
