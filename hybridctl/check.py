@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,14 +29,13 @@ from hybridctl.stored_state import NOT_GIVEN, StoredState, StoredStateError, des
 
 
 def load_policy_config(path_arg: str | None, stack: str) -> Any:
-    path = Path(path_arg) if path_arg else hp.config_path(stack)
-    if path is None:
-        raise UsageError(
-            [
-                f"no policy config for stack {stack}: pass --policy-config FILE, set "
-                f"{hp.CONFIG_ENV}, or add policies/config.{stack}.json"
-            ]
+    try:
+        # As the pack finds it under `pulumi preview --stack <stack>`.
+        path = (
+            Path(path_arg) if path_arg else hp.resolve_config({**os.environ, "PULUMI_STACK": stack})
         )
+    except hp.ConfigNotFound as error:
+        raise UsageError([f"{error} (or pass --policy-config FILE)"]) from None
     try:
         return hp.load_config(path, hp.POLICY_NAMES)
     except hp.PolicyConfigError as error:

@@ -13,8 +13,11 @@ from hybridctl.policy_pack import hybrid_policies as hp
 
 def site_summaries(capture: Capture) -> list[SiteSummary]:
     """Per site: residency and where its tasks run, as the manifest routes them."""
-    text = capture.manifest_text()
-    manifest = json.loads(text) if text else {}
+    text = capture.manifest_text()  # None while unknown (a first preview)
+    try:
+        manifest = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return []  # the policies report an unreadable manifest; the summary has nothing to show
     return [
         SiteSummary(
             name=site["name"],

@@ -1,39 +1,44 @@
 """The policy pack the Pulumi CLI runs: `pulumi preview --policy-pack policies`.
 
-The only module that constructs `PolicyPack` (which starts a gRPC server and serves until the
-engine is done). The policy config is $HYBRID_POLICY_CONFIG or config.<stack>.json beside this
-file; without one the pack refuses to start rather than guess which regions are allowed.
+The engine starts it as `python -m pulumi.policy <engine> <pack dir>` with the pack folder as
+working directory. The policy config is found as hybrid_policies/locate.py says
+($HYBRID_POLICY_CONFIG, else config.<stack>.json); without one the pack refuses to start rather
+than guess who is regulated. The only module that serves (it blocks until the engine is done).
 """
 
-import os
 import sys
 
-from pulumi_policy import PolicyPack
-
 from hybrid_policies import (
-    CONFIG_ENV,
-    POLICY_NAMES,
+    ConfigNotFound,
+    EvaluationSession,
     PolicyConfigError,
     RuleContext,
     build_policies,
-    config_path,
+    build_servicer,
+    compliance_levels,
     load_config,
+    resolve_config,
+    serve,
 )
 
-stack = os.environ.get("PULUMI_STACK")
-path = config_path(stack)
-if path is None:
-    sys.exit(
-        f"hybrid-residency: no policy config for stack {stack or '(unknown)'}: set {CONFIG_ENV} "
-        "to a config file, or add policies/config.<stack>.json"
-    )
 try:
-    config = load_config(path, POLICY_NAMES)
+    config = load_config(resolve_config())
+except ConfigNotFound as error:
+    sys.exit(f"hybrid-residency: {error}")
 except PolicyConfigError as error:
-    sys.exit(f"hybrid-residency: invalid policy config {error}")
+    sys.exit(
+        f"hybrid-residency: invalid policy config {error.source}:\n  " + "\n  ".join(error.problems)
+    )
 
-PolicyPack(
-    name="hybrid-residency",
-    description="Data residency and security baseline of hybrid-airflow stacks.",
-    policies=build_policies(RuleContext(config)),
+ctx = RuleContext(config)
+session = EvaluationSession(ctx)
+serve(
+    build_servicer(
+        "hybrid-residency",
+        "Data residency and security baseline of hybrid-airflow stacks.",
+        build_policies(ctx, session=session),
+        compliance_levels(config),
+        config.source,
+        on_configure=session.reset,
+    )
 )

@@ -3,8 +3,11 @@ host, pack processes (one per stack and mode, kept for the session), captures an
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +20,13 @@ from hybridctl.cli import main
 from hybridctl.stackfile import PROJECT_DIR, STACKS_DIR, StackFile, load
 from tests.engine.engine_host import EngineHost, EngineRun, PolicyPack, StackContext
 from tests.engine.pack_venv import ensure_pack_venv
+from tests.policies.violating_stacks import write_violating_stacks
 
 PACK_DIR = PROJECT_DIR / "policies"
-VIOLATING_DIR = PROJECT_DIR / "tests" / "policies" / "stacks"
+# The violating stacks of tests/policies, written once per test process (removed at exit).
+VIOLATING_DIR = Path(tempfile.mkdtemp(prefix="hybrid-violating-stacks-"))
+atexit.register(shutil.rmtree, VIOLATING_DIR, ignore_errors=True)
+VIOLATING = write_violating_stacks(VIOLATING_DIR)
 PROD_CONFIG = PACK_DIR / "config.prod.json"
 
 
@@ -44,7 +51,7 @@ CASES = [
     Case("dev", STACKS_DIR / "Pulumi.dev.yaml", None),
     *(
         Case(path.name.removeprefix("Pulumi.").removesuffix(".yaml"), path, PROD_CONFIG)
-        for path in sorted(VIOLATING_DIR.glob("Pulumi.*.yaml"))
+        for path in sorted(VIOLATING.values())
     ),
 ]
 BY_NAME = {case.name: case for case in CASES}

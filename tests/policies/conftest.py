@@ -1,13 +1,28 @@
-"""Policy fixtures built the way the engine builds them: ResourceValidationArgs and
-StackValidationArgs whose props go through pulumi_policy's deserialisation and proxy."""
+"""Policy fixtures built the way the engine builds them.
+
+- `resource_args` / `stack_resource`: ResourceValidationArgs and PolicyResources whose props go
+  through pulumi_policy's deserialisation and proxy, as in the analyzer server.
+- `run_program`: the real program (or the real program plus a few hostile resources) captured
+  by hybridctl, then every policy evaluated as `hybridctl check` does.
+- `previewed`: a capture as a first `pulumi preview` shows it to the engine: every
+  provider-computed output, and every input derived from one, replaced by the engine's unknown
+  sentinel.
+"""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from collections.abc import Iterable
+import json
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+from google.protobuf import struct_pb2
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyProviderResource,
@@ -17,19 +32,39 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.deserialize import deserialize_properties
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+from hybridctl import evaluate as hybridctl_evaluate
+from hybridctl.capture import Capture, CapturedResource, capture
+from hybridctl.evaluate import evaluate
+from hybridctl.findings import CheckResult
+from hybridctl.policy_pack import PACK_DIR
 from hybridctl.policy_pack import hybrid_policies as hp
+from hybridctl.stackfile import STACKS_DIR, StackFile, load
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 STACK = "urn:pulumi:test::hybrid-airflow"
 SITE_URN = f"{STACK}::hybrid:platform:Site::munich"
 ALLOWED = ["eu-central-1", "eu-west-1"]
+UNKNOWN = UNKNOWN_STRING_VALUE  # what the engine sends for a value computed at creation
+PROD_SITES = [
+    {"name": "hq", "residency": "standard", "allowedRegions": ["eu-central-1"]},
+    {"name": "munich", "residency": "regulated", "allowedRegions": ["eu-central-1"]},
+    {"name": "dublin", "residency": "regulated", "allowedRegions": ["eu-west-1"]},
+]
+PROD_CONFIG = PACK_DIR / "config.prod.json"
+RESIDENCY = {s.name for s in hp.POLICIES if s.group == "residency"}
 
 
 def config(**overrides: Any) -> hp.PolicyConfig:
-    raw = {"allowedRegions": ALLOWED, "maxActivationDays": 14, **overrides}
-    return hp.parse_config(raw, "test", hp.POLICY_NAMES)
+    raw = {"allowedRegions": ALLOWED, "maxActivationDays": 14, "sites": PROD_SITES, **overrides}
+    return hp.parse_config(raw, "test", hp.POLICY_NAMES, today=NOW.date())
+
+
+def prod_config() -> hp.PolicyConfig:
+    return hp.load_config(PROD_CONFIG, hp.POLICY_NAMES)
 
 
 def wrap(props: dict[str, Any]) -> Any:
@@ -105,3 +140,183 @@ def stack_args(resources: Iterable[PolicyResource]) -> StackValidationArgs:
 @pytest.fixture
 def regulated_tags() -> dict[str, str]:
     return {"site": "munich", "residency": "regulated", "environment": "test"}
+
+
+# --- the real program ------------------------------------------------------------------------
+
+Extra = Callable[[Any], None]  # gets the Platform the program built; declares more resources
+
+
+def prod_stack(edit: Callable[[dict[str, Any]], None] | None = None) -> StackFile:
+    """The prod stack file, edited in memory."""
+    base = load(STACKS_DIR / "Pulumi.prod.yaml")
+    stack_config = copy.deepcopy(base.config)
+    if edit is not None:
+        edit(stack_config)
+    return StackFile(
+        name="prod", path=Path("inline"), config=stack_config, secret_keys=base.secret_keys
+    )
+
+
+def site_of(stack_config: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in stack_config["hybrid-airflow:sites"] if s["name"] == name)
+
+
+_PROGRAMS: dict[Extra | None, Capture] = {}
+
+
+def run_program(extra: Extra | None = None, stack: StackFile | None = None) -> Capture:
+    """The real program for prod (or `stack`); `extra` declares more resources after it.
+
+    Captures of prod are kept for the session (tests never change a capture: `edited` and
+    `previewed` copy it), so a hostile program runs once for its up and preview checks.
+    """
+    if stack is None and extra in _PROGRAMS:
+        return _PROGRAMS[extra]
+    captured = _run_program(extra, stack)
+    if stack is None:
+        _PROGRAMS[extra] = captured
+    return captured
+
+
+def _run_program(extra: Extra | None, stack: StackFile | None) -> Capture:
+    from components.config import ConfigError
+    from components.platform import build_platform
+    from components.stack_config import load_stack_config
+
+    def program() -> None:
+        try:
+            stack_config = load_stack_config()
+        except ConfigError as error:
+            raise pulumi.RunError(str(error)) from None
+        platform = build_platform(stack_config, dags_dir=STACKS_DIR.parent / "dags")
+        if extra is not None:
+            extra(platform)
+
+    return capture(stack or prod_stack(), program=program)
+
+
+def check(captured: Capture, cfg: hp.PolicyConfig | None = None) -> CheckResult:
+    """Every policy on the capture, as `hybridctl check` evaluates it.
+
+    hybridctl's site summary parses the manifest text, which is unknown in a preview capture
+    (its preview mode is another engineer's work): the summary is left empty then.
+    """
+    summaries = hybridctl_evaluate.site_summaries
+
+    def tolerant(c: Capture) -> list[Any]:
+        try:
+            return summaries(c)
+        except json.JSONDecodeError:
+            return []
+
+    hybridctl_evaluate.site_summaries = tolerant  # type: ignore[assignment]
+    try:
+        return evaluate(
+            captured, cfg or prod_config(), stack_file="test", now=dt.datetime.now(dt.UTC)
+        )
+    finally:
+        hybridctl_evaluate.site_summaries = summaries  # type: ignore[assignment]
+
+
+def blocking(result: CheckResult) -> set[tuple[str, str | None]]:
+    return {(f.policy, f.site) for f in result.blocking}
+
+
+def messages(result: CheckResult, policy: str) -> list[str]:
+    return [f.message for f in result.findings if f.policy == policy]
+
+
+@pytest.fixture(scope="session")
+def prod_capture() -> Capture:
+    return run_program()
+
+
+def edited(captured: Capture, edit: Callable[[CapturedResource], bool]) -> Capture:
+    """A copy of the capture in which `edit` changed the resources it returns True for."""
+    resources = []
+    for resource in captured.resources:
+        clone = replace(
+            resource,
+            inputs_struct=_copy_struct(resource.inputs_struct),
+            outputs_struct=_copy_struct(resource.outputs_struct),
+        )
+        edit(clone)
+        resources.append(clone)
+    return replace(captured, resources=resources)
+
+
+def _copy_struct(struct: struct_pb2.Struct) -> struct_pb2.Struct:
+    copied = struct_pb2.Struct()
+    copied.CopyFrom(struct)
+    return copied
+
+
+def set_prop(resource: CapturedResource, key: str, value: Any) -> None:
+    """Change an input (and the matching output) as a program edit would."""
+    resource.inputs_struct.update({key: value})
+    resource.outputs_struct.update({key: value})
+
+
+# --- preview ---------------------------------------------------------------------------------
+
+# Outputs a provider computes at creation; for auto-named resources also their name.
+COMPUTED = ("arn", "id", "arnWithoutRevision", "revision", "keyId", "repositoryUrl", "versionId")
+
+
+def _computed_values(resource: CapturedResource) -> dict[str, Any]:
+    raw_inputs = resource.raw_inputs
+    found = {key: resource.outputs.get(key) for key in COMPUTED if key in resource.outputs}
+    for key in ("name", "bucket"):
+        if key in resource.outputs and key not in raw_inputs:
+            found[key] = resource.outputs[key]
+    return {k: v for k, v in found.items() if isinstance(v, str) and v}
+
+
+def previewed(
+    captured: Capture,
+    known: Iterable[tuple[str, str]] = (),
+    known_outputs: Iterable[tuple[str, str]] = (),
+) -> Capture:
+    """The capture as a first preview shows it: computed outputs unknown, and every input whose
+    value was built from one (it has a property dependency whose computed value it contains).
+
+    `known` lists (type, input) pairs to keep known, standing in for a producer that builds
+    them from values known at preview (the manifest v2, documents built from names);
+    `known_outputs` (type, output) pairs the producer names itself (an explicit bucket name).
+    """
+    keep = set(known)
+    keep_out = set(known_outputs)
+    computed = {r.urn: _computed_values(r) for r in captured.resources}
+    named = {
+        r.urn: {k for k in computed[r.urn] if (r.type, k) in keep_out} for r in captured.resources
+    }
+    resources = []
+    for resource in captured.resources:
+        inputs = json.loads(json.dumps(resource.raw_inputs))
+        for key, deps in resource.property_dependencies.items():
+            if key not in inputs or (resource.type, key) in keep:
+                continue
+            text = json.dumps(inputs[key])
+            if any(
+                str(v) in text
+                for dep in deps
+                for k, v in computed.get(dep, {}).items()
+                if k not in named.get(dep, set())
+            ):
+                inputs[key] = UNKNOWN
+        outputs = dict(inputs)
+        for key, value in computed[resource.urn].items():
+            outputs[key] = value if (resource.type, key) in keep_out else UNKNOWN
+        if not resource.custom:
+            outputs = inputs
+        in_struct, out_struct = struct_pb2.Struct(), struct_pb2.Struct()
+        in_struct.update(inputs)
+        out_struct.update(outputs)
+        resources.append(replace(resource, inputs_struct=in_struct, outputs_struct=out_struct))
+    return replace(captured, resources=resources)
+
+
+def residency_verdicts(result: CheckResult) -> set[tuple[str, str | None, str | None]]:
+    """(policy, site, resource) of every blocking residency finding."""
+    return {(f.policy, f.site, f.resource_name) for f in result.blocking if f.policy in RESIDENCY}

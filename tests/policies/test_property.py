@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +19,19 @@ from hybridctl.policy_pack import hybrid_policies as hp
 from hybridctl.stackfile import StackFile, load
 
 PROD = load(Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.prod.yaml")
-CONFIG = hp.load_config(PACK_DIR / "config.prod.json", hp.POLICY_NAMES)
+PROD_CONFIG = json.loads((PACK_DIR / "config.prod.json").read_text(encoding="utf-8"))
 TD = "aws:ecs/taskDefinition:TaskDefinition"
-RESIDENCY_POLICIES = {
-    "regulated-tasks-external-only",
-    "regulated-tasks-pinned-to-site",
-    "regulated-sites-complete",
-    "manifest-routes-regulated-external",
-}
+RESIDENCY_POLICIES = {spec.name for spec in hp.POLICIES if spec.group == "residency"}
+
+
+def config_for(sites: list[dict[str, Any]]) -> hp.PolicyConfig:
+    """Compliance's prod config, listing the generated sites as the stack config declares them."""
+    listed = [
+        {"name": f"site-{i}", "residency": s["residency"], "allowedRegions": [s["region"]]}
+        for i, s in enumerate(sites)
+    ]
+    return hp.parse_config({**PROD_CONFIG, "sites": listed}, "property", hp.POLICY_NAMES)
+
 
 site = st.fixed_dictionaries(
     {
@@ -107,7 +113,7 @@ def test_check_never_passes_a_regulated_site_off_its_hosts(
     if how and regulated_tds:
         tamper(regulated_tds[victim % len(regulated_tds)], how)
 
-    result = evaluate(captured, CONFIG, stack_file="inline", now=dt.datetime.now(dt.UTC))
+    result = evaluate(captured, config_for(sites), stack_file="inline", now=dt.datetime.now(dt.UTC))
 
     off_home = {r.site for r in regulated_tds if not runs_at_home(r)}
     blocking_sites = {f.site for f in result.blocking if f.policy in RESIDENCY_POLICIES}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 
-from tests.policies.conftest import NOW, SITE_URN, config, resource_args, violations
+from tests.policies.conftest import NOW, SITE_URN, UNKNOWN, config, resource_args, violations
 
 TD = "aws:ecs/taskDefinition:TaskDefinition"
 REGULATED = {"site": "munich", "residency": "regulated"}
@@ -239,20 +239,186 @@ def test_mwaa_private_webserver(mode, expected) -> None:
     assert len(violations("mwaa-private-webserver", args)) == expected
 
 
-def test_an_unknown_value_raises_as_in_preview() -> None:
-    """During preview the engine reports "can't run"; the rule must not guess."""
-    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi_policy's unknown string
-    args = resource_args(
-        "aws:secretsmanager/secret:Secret", {"tags": REGULATED, "kmsKeyId": unknown}
-    )
+def test_residency_rules_fail_closed_on_unknown_values() -> None:
+    """During preview the engine would turn UnknownValueError into an advisory note; a residency
+    rule reports a mandatory violation saying what it could not verify instead."""
+    args = resource_args(TD, task_definition(requiresCompatibilities=UNKNOWN))
+    [found] = violations("regulated-tasks-external-only", args)
+    assert found.startswith("cannot verify aws:ecs/taskDefinition:TaskDefinition r before")
+    assert ".requiresCompatibilities can't be known during preview" in found
+    args = resource_args("aws:ecs/cluster:Cluster", {"region": UNKNOWN})
+    [found] = violations("resources-in-allowed-regions", args)
+    assert "cannot verify" in found
+    assert ".region" in found
+
+
+def test_security_rules_degrade_as_the_engine_expects() -> None:
+    args = resource_args(TD, task_definition(containerDefinitions=UNKNOWN))
     with pytest.raises(UnknownValueError):
-        violations("regulated-secrets-cmk", args)
+        violations("no-plaintext-credentials", args)
+
+
+def test_an_unknown_kms_key_on_a_regulated_secret_is_left_to_the_stack_rule() -> None:
+    """Unknown at preview means created by the stack; regulated-sites-complete checks it is one
+    of the stack's own keys through the engine's dependency."""
+    args = resource_args(
+        "aws:secretsmanager/secret:Secret", {"tags": REGULATED, "kmsKeyId": UNKNOWN}
+    )
+    assert violations("regulated-secrets-cmk", args) == []
 
 
 def test_rules_only_read_what_they_need() -> None:
     """An unknown field a rule does not read never stops it."""
-    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     args = resource_args(
-        TD, task_definition(taskRoleArn=unknown, requiresCompatibilities=["FARGATE"])
+        TD, task_definition(taskRoleArn=UNKNOWN, requiresCompatibilities=["FARGATE"])
     )
     assert len(violations("regulated-tasks-external-only", args)) == 1
+
+
+@pytest.mark.parametrize(
+    ("kms_key", "expected"),
+    [
+        ("arn:aws:kms:eu-central-1:1:key/abc", 0),
+        ("alias/aws/secretsmanager", 1),
+        ("arn:aws:kms:eu-central-1:123456789012:alias/aws/secretsmanager", 1),
+        ("ARN:AWS:KMS:eu-central-1:123456789012:ALIAS/AWS/secretsmanager", 1),
+        ("", 1),
+    ],
+)
+def test_aws_managed_keys_in_every_form(kms_key: str, expected: int) -> None:
+    args = resource_args(
+        "aws:secretsmanager/secret:Secret", {"tags": REGULATED, "kmsKeyId": kms_key}
+    )
+    assert len(violations("regulated-secrets-cmk", args)) == expected
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"enableKeyRotation": True}, 0),
+        ({}, 1),
+        ({"enableKeyRotation": False}, 1),
+        ({"customerMasterKeySpec": "RSA_2048"}, 0),  # AWS does not rotate asymmetric keys
+    ],
+)
+def test_kms_keys_rotated(props: dict[str, Any], expected: int) -> None:
+    args = resource_args("aws:kms/key:Key", props)
+    assert len(violations("kms-keys-rotated", args)) == expected
+
+
+def containers(**container: Any) -> str:
+    return json.dumps([{"name": "etl", "image": "x", **container}])
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {"environment": [{"name": "MYSQL_PWD", "value": "hunter2"}]},
+        {"environment": [{"name": "DB_PASSWORD_NAME", "value": "hunter2"}]},
+        {"environment": [{"name": "DB_SECRET_ID", "value": "hunter2"}]},
+        {"environment": [{"name": "API_TOKEN_ID", "value": "tok"}]},
+        {"command": ["mysql", "-h", "db", "-u", "etl", "-phunter2"]},
+        {"command": ["python", "-m", "etl", "--password=hunter2"]},
+        {"entryPoint": ["sh", "-c", "etl --password hunter2"]},
+        {"command": ["etl", "--dsn", "mysql://etl:hunter2@db/sales"]},
+        {"entryPoint": ["env", "DB_PASS=hunter2", "etl"]},
+    ],
+)
+def test_plaintext_credentials_in_every_form(container: dict[str, Any]) -> None:
+    args = resource_args(TD, task_definition(containerDefinitions=containers(**container)))
+    found = violations("no-plaintext-credentials", args)
+    assert len(found) >= 1
+    assert all("hunter2" not in f for f in found)
+
+
+@pytest.mark.parametrize(
+    "container",
+    [
+        {
+            "environment": [
+                {"name": "ETL_SECRET_ID", "value": "arn:aws:secretsmanager:eu-west-1:1:secret:a"}
+            ]
+        },
+        {"environment": [{"name": "DB_SECRET_NAME", "value": "hybrid/prod/munich/db"}]},
+        {"command": ["python", "-m", "etl", "--extract", "invoices"]},
+    ],
+)
+def test_references_to_secrets_are_not_credentials(container: dict[str, Any]) -> None:
+    args = resource_args(TD, task_definition(containerDefinitions=containers(**container)))
+    assert violations("no-plaintext-credentials", args) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"core.fernet_key": "x" * 44}, 1),
+        ({"webserver.secret_key": "s3cr3t"}, 1),
+        ({"database.sql_alchemy_conn": "postgresql://a:b@h/db"}, 1),
+        (
+            {
+                "secrets.backend": "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+            },
+            0,
+        ),
+        ({"secrets.backend_kwargs": json.dumps({"connections_prefix": "airflow/connections"})}, 0),
+        ({"secrets.backend_kwargs": json.dumps({"aws_secret_access_key": "AKIA"})}, 1),
+        ({"core.dag_concurrency": "16"}, 0),
+    ],
+)
+def test_airflow_options(options: dict[str, str], expected: int) -> None:
+    args = resource_args(
+        "aws:mwaa/environment:Environment", {"airflowConfigurationOptions": options}
+    )
+    assert len(violations("no-plaintext-credentials", args)) == expected
+
+
+@pytest.mark.parametrize(
+    ("statement", "problem"),
+    [
+        ({"Effect": "Allow", "Action": "S3:*", "Resource": "arn:aws:s3:::b"}, "every action"),
+        ({"Effect": "Allow", "Action": "s3:putobject", "Resource": "*"}, "write action"),
+        (
+            {"Effect": "Allow", "Action": "IAM:passrole", "Resource": "arn:aws:iam::1:role/*"},
+            "passes roles",
+        ),
+        ({"Effect": "Allow", "Action": "s3:Put*", "Resource": "*"}, "write action"),
+        (
+            {"Effect": "Allow", "NotResource": "arn:aws:s3:::b", "Action": "s3:GetObject"},
+            "NotResource",
+        ),
+        ({"Effect": "Allow", "Action": "ecs:DiscoverPollEndpoint", "Resource": "*"}, None),
+        ({"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}, None),
+    ],
+)
+def test_iam_no_wildcards_reads_actions_as_aws_does(statement, problem) -> None:
+    args = resource_args("aws:iam/rolePolicy:RolePolicy", role_policy(statement))
+    found = violations("iam-no-wildcards", args)
+    if problem is None:
+        assert found == []
+    else:
+        assert found
+        assert problem in found[0]
+
+
+def test_iam_documents_of_users_groups_and_role_inline_policies() -> None:
+    statement = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    for resource_type in ("aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy"):
+        args = resource_args(resource_type, role_policy(statement))
+        assert violations("iam-no-wildcards", args)
+    inline = {"inlinePolicies": [{"name": "ops", "policy": role_policy(statement)["policy"]}]}
+    assert violations("iam-no-wildcards", resource_args("aws:iam/role:Role", inline))
+
+
+def test_providers_go_through_the_region_rule() -> None:
+    """The engine sends the default provider through resource policies."""
+    outside = resource_args("pulumi:providers:aws", {"region": "us-east-1"})
+    assert len(violations("resources-in-allowed-regions", outside)) == 1
+    inside = resource_args("pulumi:providers:aws", {"region": "eu-west-1"})
+    assert violations("resources-in-allowed-regions", inside) == []
+
+
+def test_a_sites_resources_stay_in_its_own_regions() -> None:
+    """munich may use eu-central-1 only, although the platform may use eu-west-1 too."""
+    args = resource_args("aws:ecs/cluster:Cluster", {"region": "eu-west-1", "tags": REGULATED})
+    [found] = violations("resources-in-allowed-regions", args)
+    assert "outside site munich's allowedRegions ['eu-central-1']" in found

@@ -13,6 +13,7 @@ from tests.policies.conftest import stack_args, stack_resource, violations
 
 ACCOUNT = "123456789012"
 REGION = "eu-central-1"
+KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k"
 
 
 def cluster_arn(name: str) -> str:
@@ -39,6 +40,7 @@ def manifest_entry(site: str, **overrides: Any) -> dict[str, Any]:
     regulated = site != "hq"
     entry = {
         "name": site,
+        "region": REGION,
         "residency": "regulated" if regulated else "standard",
         "launchType": "EXTERNAL" if regulated else "FARGATE",
         "cluster": f"hybrid-prod-{site}" if regulated else "hybrid-prod-shared",
@@ -106,13 +108,29 @@ def build_stack(
         ),
         "secret": stack_resource(
             "aws:secretsmanager/secret:Secret",
-            {"kmsKeyId": "arn:aws:kms:eu-central-1:1:key/k", "tags": tags},
+            {
+                "kmsKeyId": KEY_ARN,
+                "arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:munich-db-a1b2c3",
+                "tags": tags,
+            },
             "munich-db",
             parent=site,
+        ),
+        "key": stack_resource(
+            "aws:kms/key:Key",
+            {"arn": KEY_ARN, "enableKeyRotation": True, "tags": tags},
+            "munich-key",
+            parent=site,
+        ),
+        "mwaa-role": stack_resource(
+            "aws:iam/role:Role",
+            {"name": "hybrid-prod-mwaa", "arn": f"arn:aws:iam::{ACCOUNT}:role/hybrid-prod-mwaa"},
+            "mwaa-role",
         ),
         "orchestrator": stack_resource(
             "aws:iam/rolePolicy:RolePolicy",
             {
+                "role": "hybrid-prod-mwaa",
                 "policy": json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -123,7 +141,7 @@ def build_stack(
                             run_task("hq", "hybrid-prod-shared"),
                         ],
                     }
-                )
+                ),
             },
             "orchestrator-policy",
         ),
@@ -148,8 +166,11 @@ def build_stack(
 
 
 STACK_POLICIES = (
+    "sites-known-to-compliance",
     "regulated-sites-isolated",
-    "regulated-services-external-only",
+    "regulated-data-access-confined",
+    "regulated-data-egress",
+    "regulated-workloads-on-site",
     "regulated-sites-complete",
     "manifest-routes-regulated-external",
 )
@@ -181,8 +202,8 @@ def test_another_sites_tasks_on_a_regulated_cluster() -> None:
     )
     found = violations("regulated-sites-isolated", stack_args(stack))
     assert found == [
-        "orchestrator-policy statement RunEtlhq lets hq's tasks run on regulated site munich's "
-        "cluster"
+        "role hybrid-prod-mwaa may run task definition hq-td on regulated site munich's cluster "
+        "(role policy orchestrator-policy statement RunEtlhq)"
     ]
 
 
@@ -205,7 +226,8 @@ def test_a_regulated_site_without_its_own_cluster() -> None:
     ("drop", "munich", "missing"),
     [
         (("activation",), {}, "an ECS Anywhere activation"),
-        (("secret",), {}, "a DB secret encrypted with a customer-managed key"),
+        (("secret",), {}, "a DB secret encrypted with a customer-managed key of this stack"),
+        (("key",), {}, "a DB secret encrypted with a customer-managed key of this stack"),
         ((), {"compat": ["FARGATE"]}, "a task definition requiring EXTERNAL pinned to site=munich"),
     ],
 )
@@ -223,7 +245,16 @@ def service(**props: Any) -> PolicyResource:
 @pytest.mark.parametrize(
     ("props", "expected"),
     [
-        ({"cluster": cluster_arn("hybrid-prod-munich"), "launchType": "EXTERNAL"}, 0),
+        (
+            {
+                "cluster": cluster_arn("hybrid-prod-munich"),
+                "launchType": "EXTERNAL",
+                "tags": {"site": "munich", "residency": "regulated"},
+            },
+            0,
+        ),
+        # Right cluster and launch type, but an untagged member is a violation of its own.
+        ({"cluster": cluster_arn("hybrid-prod-munich"), "launchType": "EXTERNAL"}, 1),
         ({"cluster": cluster_arn("hybrid-prod-munich"), "launchType": "FARGATE"}, 1),
         (
             {
@@ -244,7 +275,7 @@ def service(**props: Any) -> PolicyResource:
 )
 def test_regulated_services_external_only(props, expected) -> None:
     stack = build_stack(extra=[service(**props)])
-    assert len(violations("regulated-services-external-only", stack_args(stack))) == expected
+    assert len(violations("regulated-workloads-on-site", stack_args(stack))) == expected
 
 
 def test_capacity_providers_on_a_regulated_cluster() -> None:
@@ -253,13 +284,11 @@ def test_capacity_providers_on_a_regulated_cluster() -> None:
         {"clusterName": "hybrid-prod-munich", "capacityProviders": ["FARGATE"]},
         "cp",
     )
-    found = violations(
-        "regulated-services-external-only", stack_args(build_stack(extra=[providers]))
+    [found] = violations("regulated-workloads-on-site", stack_args(build_stack(extra=[providers])))
+    assert found.startswith(
+        "cluster capacity providers cp belongs to regulated site munich (names munich's cluster "
+        "hybrid-prod-munich (clusterName)) but adds capacity providers ['FARGATE'] to its cluster"
     )
-    assert found == [
-        "cluster of regulated site munich has capacity providers ['FARGATE']: tasks could be "
-        "placed on cloud capacity; remove them"
-    ]
 
 
 @pytest.mark.parametrize(
@@ -285,7 +314,7 @@ def test_manifest_routes_regulated_external(entry, problem) -> None:
 def test_a_manifest_missing_a_regulated_site() -> None:
     stack = build_stack(manifest_sites=[manifest_entry("hq")])
     assert violations("manifest-routes-regulated-external", stack_args(stack)) == [
-        "sites manifest entry for regulated site munich is missing"
+        "no sites manifest has an entry for regulated site munich"
     ]
 
 
@@ -335,6 +364,7 @@ def bucket_stack(**settings: dict[str, Any] | None) -> list[PolicyResource]:
         "policy": (
             "aws:s3/bucketPolicy:BucketPolicy",
             {
+                "role": "hybrid-prod-mwaa",
                 "policy": json.dumps(
                     {
                         "Statement": [
@@ -347,11 +377,14 @@ def bucket_stack(**settings: dict[str, Any] | None) -> list[PolicyResource]:
                             }
                         ]
                     }
-                )
+                ),
             },
         ),
     }
-    resources = [bucket]
+    key_resource = stack_resource(
+        "aws:kms/key:Key", {"arn": "arn:aws:kms:eu-central-1:1:key/k"}, "lake-key"
+    )
+    resources = [bucket, key_resource]
     for key, (token, props) in defaults.items():
         if key in settings and settings[key] is None:
             continue
@@ -405,3 +438,37 @@ def test_a_bucket_without_its_setting_fails(policy: str, missing: str) -> None:
 )
 def test_a_weakened_setting_fails(policy: str, setting: str, change: dict[str, Any]) -> None:
     assert len(violations(policy, stack_args(bucket_stack(**{setting: change})))) == 1
+
+
+def test_a_wildcard_cluster_condition_is_any_cluster() -> None:
+    statement = run_task("munich", None)
+    statement["Condition"] = {
+        "ArnEquals": {"ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/*"}
+    }
+    found = violations("regulated-sites-isolated", stack_args(build_stack(statements=[statement])))
+    assert any("on any cluster" in f for f in found)
+
+
+def test_an_unknown_key_arn_is_decided_through_the_dependency() -> None:
+    """At preview the engine marks only the key's ARN unknown inside the rules."""
+    resources = bucket_stack(
+        sse={
+            "rules": [
+                {
+                    "applyServerSideEncryptionByDefault": {
+                        "sseAlgorithm": "aws:kms",
+                        "kmsMasterKeyId": "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+                    }
+                }
+            ]
+        }
+    )
+    key = next(r for r in resources if r.name == "lake-key")
+    sse = next(r for r in resources if r.name == "lake-sse")
+    sse.property_dependencies["rules"] = [key]
+    assert violations("lake-encrypted-kms", stack_args(resources)) == []
+    sse.property_dependencies["rules"] = []
+    from pulumi_policy.proxy import UnknownValueError
+
+    with pytest.raises(UnknownValueError):  # a security rule: the engine's advisory note
+        violations("lake-encrypted-kms", stack_args(resources))

@@ -1,6 +1,10 @@
-"""Residency rules on single resources: regulated data stays on its site's own hosts.
+"""Residency rules on single resources: regulated data stays on its site's own hosts and in its
+regions. They run before each resource is created, so they block `pulumi up` in time.
 
-Each rule takes a ResourceView and the RuleContext and yields one message per problem.
+A resource is a regulated site's when its `site` tag or its Site parent names a site that
+compliance's config calls regulated, or when it is tagged regulated itself. Everything they read
+is written by the program, so they decide during preview too; an unknown value raises and the
+adapter turns that into a mandatory "cannot verify" violation.
 """
 
 from __future__ import annotations
@@ -10,27 +14,27 @@ from collections.abc import Iterator
 from typing import Any
 
 from hybrid_policies.context import RuleContext
-from hybrid_policies.rules import AWS_PROVIDER, MWAA, SECRET, TASK_DEFINITION
-from hybrid_policies.views import GLOBAL_TYPE_PREFIXES, ResourceView, json_document
+from hybrid_policies.rules import AWS_PROVIDER, SECRET, TASK_DEFINITION
+from hybrid_policies.rules.keys import is_aws_managed_key
+from hybrid_policies.views import GLOBAL_TYPE_PREFIXES, ResourceView, as_list, known
 
 MEMBER_OF_SITE = re.compile(r"^\s*attribute:site\s*==\s*([A-Za-z0-9_.-]+)\s*$")
-CREDENTIAL_NAME = re.compile(
-    r"(PASS(WORD|WD)?|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH)", re.IGNORECASE
-)
-# A secret's *identifier* is fine in the environment; the task reads the value at run time.
-REFERENCE_NAME = re.compile(r"_(ID|ARN|NAME)$", re.IGNORECASE)
-URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 
 
-def _label(resource: ResourceView) -> str:
+def label(resource: ResourceView) -> str:
     site = resource.site
     return f"{resource.name} (site {site})" if site else resource.name
 
 
-def pinned_site(constraints: Any) -> list[str]:
+def regulated(resource: ResourceView, ctx: RuleContext) -> bool:
+    known(resource.get("tags", default={}))  # unknown tags: cannot tell, fail closed
+    return ctx.is_regulated(resource.tags, resource.site)
+
+
+def pinned_sites(constraints: Any) -> list[str]:
     """Sites a task's memberOf placement constraints pin it to."""
     sites = []
-    for constraint in constraints or []:
+    for constraint in as_list(constraints):
         if not isinstance(constraint, dict) or constraint.get("type") != "memberOf":
             continue
         match = MEMBER_OF_SITE.match(str(constraint.get("expression", "")))
@@ -39,38 +43,42 @@ def pinned_site(constraints: Any) -> list[str]:
     return sites
 
 
-def is_customer_managed_key(key: Any) -> bool:
-    """A secret's kmsKeyId names a CMK: absent or an `alias/aws/...` key is AWS managed."""
-    return bool(key) and not str(key).startswith("alias/aws/")
+def external_only(compatibilities: Any) -> bool:
+    return as_list(compatibilities) == ["EXTERNAL"]
 
 
 def regulated_tasks_external_only(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
-    if resource.type != TASK_DEFINITION or not ctx.is_regulated(resource.tags):
+    if resource.type != TASK_DEFINITION or not regulated(resource, ctx):
         return
-    compatibilities = resource.get("requiresCompatibilities", default=[])
-    if compatibilities != ["EXTERNAL"]:
+    compatibilities = known(resource.get("requiresCompatibilities", default=[]))
+    if not external_only(compatibilities):
         yield (
-            f"task definition {_label(resource)} is regulated but requires "
+            f"task definition {label(resource)} is regulated but requires "
             f"{compatibilities or 'no launch type'}: requiresCompatibilities must be exactly "
             '["EXTERNAL"], so that its data is processed only on the site\'s own hosts'
         )
 
 
 def regulated_tasks_pinned_to_site(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
-    if resource.type != TASK_DEFINITION or not ctx.is_regulated(resource.tags):
+    if resource.type != TASK_DEFINITION or not regulated(resource, ctx):
         return
     site = resource.site
     if not site:
         yield f"task definition {resource.name} is regulated but carries no site tag"
         return
-    pinned = pinned_site(resource.get("placementConstraints", default=[]))
+    pinned = pinned_sites(known(resource.get("placementConstraints", default=[])))
     if site not in pinned or any(p != site for p in pinned):
         found = ", ".join(pinned) or "none"
         yield (
-            f"task definition {_label(resource)} is not pinned to its site's hosts "
+            f"task definition {label(resource)} is not pinned to its site's hosts "
             f"(memberOf constraints on: {found}): add placement constraint memberOf "
             f"'attribute:site == {site}'"
         )
+
+
+def _region(resource: ResourceView) -> Any:
+    own = resource.get("region")
+    return own if own is not None else resource.provider_region
 
 
 def resources_in_allowed_regions(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
@@ -78,65 +86,36 @@ def resources_in_allowed_regions(resource: ResourceView, ctx: RuleContext) -> It
         return  # components, and providers of other clouds
     if resource.type.startswith(GLOBAL_TYPE_PREFIXES):
         return
-    allowed = ctx.config.allowed_regions
-    region = resource.get("region") or resource.provider_region
+    site = resource.site
+    allowed = ctx.config.regions_for(site)
+    whose = f"site {site}'s allowedRegions" if ctx.config.site(site) else "allowedRegions"
+    region = known(_region(resource))
     if region is None:
         yield (
             f"{resource.type} {resource.name}: its region cannot be determined; set the "
             "provider's region or the resource's region argument"
         )
     elif region not in allowed:
-        yield (
-            f"{resource.type} {_label(resource)} is in {region}, outside allowedRegions "
-            f"{list(allowed)}"
-        )
+        yield f"{resource.type} {label(resource)} is in {region}, outside {whose} {list(allowed)}"
     if resource.type == SECRET:
-        for replica in resource.get("replicas", default=[]) or []:
+        for replica in as_list(known(resource.get("replicas", default=[]))):
             replica_region = replica.get("region") if isinstance(replica, dict) else None
             if replica_region not in allowed:
                 yield (
-                    f"secret {_label(resource)} is replicated to {replica_region}, outside "
-                    f"allowedRegions {list(allowed)}"
+                    f"secret {label(resource)} is replicated to {replica_region}, outside "
+                    f"{whose} {list(allowed)}"
                 )
 
 
 def regulated_secrets_cmk(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
-    if resource.type != SECRET or not ctx.is_regulated(resource.tags):
+    if resource.type != SECRET or not regulated(resource, ctx):
         return
-    if not is_customer_managed_key(resource.get("kmsKeyId")):
+    key = resource.get("kmsKeyId")
+    if key is None or key == "" or is_aws_managed_key(key):
+        shown = f" ({key})" if key else ""
         yield (
-            f"secret {_label(resource)} is regulated but encrypted with the AWS managed key: "
-            "set kmsKeyId to the site's customer-managed KMS key"
+            f"secret {label(resource)} is regulated but encrypted with the AWS managed "
+            f"key{shown}: set kmsKeyId to the site's customer-managed KMS key"
         )
-
-
-def _suspicious(name: str, value: Any) -> bool:
-    text = "" if value is None else str(value)
-    if URL_WITH_PASSWORD.search(text):
-        return True
-    if not CREDENTIAL_NAME.search(name):
-        return False
-    return not (REFERENCE_NAME.search(name) and (text.startswith("arn:") or " " not in text))
-
-
-def no_plaintext_credentials(resource: ResourceView, ctx: RuleContext) -> Iterator[str]:
-    if resource.type == TASK_DEFINITION:
-        containers = json_document(resource.get("containerDefinitions")) or []
-        for container in containers if isinstance(containers, list) else []:
-            for variable in container.get("environment") or []:
-                name = str(variable.get("name", ""))
-                if _suspicious(name, variable.get("value")):
-                    yield (
-                        f"task definition {_label(resource)}: container "
-                        f"{container.get('name')} sets {name} in plain text; pass credentials "
-                        "through the site's Secrets Manager secret (container `secrets` or "
-                        "ETL_SECRET_ID), never as environment values"
-                    )
-    elif resource.type == MWAA:
-        options = resource.get("airflowConfigurationOptions", default={}) or {}
-        for name, value in options.items():
-            if _suspicious(str(name).replace(".", "_"), value):
-                yield (
-                    f"MWAA environment {resource.name}: Airflow option {name} holds a credential "
-                    "in plain text; use the Secrets Manager backend instead"
-                )
+    # An unknown kmsKeyId (preview) comes from a resource of the stack; regulated-sites-complete
+    # checks, through the engine's dependency, that it is one of the stack's own KMS keys.

@@ -1,16 +1,23 @@
-"""Bucket rules. A v7 bucket's settings are separate resources, so these are stack rules:
-each bucket must have its settings resource, found through the `bucket` property dependency
-(or, failing that, the bucket's name)."""
+"""Bucket rules. A v7 bucket's settings are separate resources, so these are stack rules: each
+bucket must have its settings resource, found through the `bucket` property dependency (known
+at preview even when the bucket's generated name is not) or, failing that, the bucket's name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from hybrid_policies.context import RuleContext
+from hybrid_policies.evaluation import Evaluation
 from hybrid_policies.rules import BUCKET, BUCKET_PAB, BUCKET_POLICY, BUCKET_SSE, BUCKET_VERSIONING
-from hybrid_policies.rules.stack_index import as_list
-from hybrid_policies.views import StackResource, StackViolation, json_document
+from hybrid_policies.rules.keys import is_aws_managed_key, key_named, stack_key
+from hybrid_policies.views import (
+    StackResource,
+    StackViolation,
+    as_list,
+    is_unknown,
+    json_document,
+    known,
+)
 
 PUBLIC_ACCESS_SETTINGS = (
     "blockPublicAcls",
@@ -20,68 +27,81 @@ PUBLIC_ACCESS_SETTINGS = (
 )
 
 
-def _settings_of(
-    bucket: StackResource, resources: Sequence[StackResource], setting_type: str
-) -> list[StackResource]:
-    names = {str(bucket.get("bucket", default="")), str(bucket.get("id", default=""))} - {""}
+def settings_of(ev: Evaluation, bucket: StackResource, setting_type: str) -> list[StackResource]:
+    names = {v for k in ("bucket", "id") if isinstance(v := bucket.get(k), str) and v}
     return [
         r
-        for r in resources
-        if r.type == setting_type
-        and (
-            bucket.urn in r.property_dependencies.get("bucket", ())
-            or str(r.get("bucket", default="")) in names
-        )
+        for r in ev.of_type(setting_type)
+        if bucket.urn in r.depends_on("bucket") or r.get("bucket") in names
     ]
 
 
+def _name(bucket: StackResource) -> str:
+    name = bucket.get("bucket")
+    return name if isinstance(name, str) else bucket.name
+
+
 def _each_bucket(
-    resources: Sequence[StackResource],
+    ev: Evaluation,
     setting_type: str,
     ok: Callable[[StackResource], bool],
     inline_ok: Callable[[StackResource], bool],
     problem: str,
 ) -> Iterator[StackViolation]:
-    settings = [r for r in resources if r.type == setting_type]
-    for bucket in (r for r in resources if r.type == BUCKET):
-        if inline_ok(bucket) or any(ok(s) for s in _settings_of(bucket, settings, setting_type)):
+    for bucket in ev.of_type(BUCKET):
+        if inline_ok(bucket) or any(ok(s) for s in settings_of(ev, bucket, setting_type)):
             continue
-        name = bucket.get("bucket") or bucket.name
-        yield StackViolation(f"bucket {name} {problem}", bucket.urn, bucket.tags.get("site"))
+        yield StackViolation(f"bucket {_name(bucket)} {problem}", bucket.urn, bucket.tagged_site)
 
 
-def _kms_rule(rule: Any) -> bool:
-    default = (rule or {}).get("applyServerSideEncryptionByDefault") or {}
-    return default.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse") and bool(
-        default.get("kmsMasterKeyId")
-    )
+def _kms_rules_ok(ev: Evaluation, owner: StackResource, rules: Any) -> bool:
+    """Every encryption rule is SSE-KMS under a key of this stack, and there is at least one."""
+    # A nested unknown (the key's ARN at preview) is decided below through the dependency.
+    rules = as_list(rules if isinstance(rules, list) else known(rules))
+    if not rules:
+        return False
+    for rule in rules:
+        if is_unknown(rule):
+            known(rule)
+        default = (rule or {}).get("applyServerSideEncryptionByDefault") or {}
+        if is_unknown(default):
+            known(default)
+        if not isinstance(default, dict):
+            return False
+        if default.get("sseAlgorithm") not in ("aws:kms", "aws:kms:dsse"):
+            return False
+        key = default.get("kmsMasterKeyId")
+        if not key or is_aws_managed_key(key):
+            return False
+        named = key_named(ev, key)
+        if named is None:  # unknown at preview: the dependency says which key it comes from
+            if not isinstance(stack_key(ev, owner, "rules"), StackResource):
+                known(key)
+        elif named is False:
+            return False
+    return True
 
 
-def _all_kms(rules: Any) -> bool:
-    """Every encryption rule is SSE-KMS with a named key, and there is at least one."""
-    rules = as_list(rules)
-    return bool(rules) and all(map(_kms_rule, rules))
-
-
-def lake_encrypted_kms(
-    resources: Sequence[StackResource], ctx: RuleContext
-) -> Iterator[StackViolation]:
+def lake_encrypted_kms(ev: Evaluation) -> Iterator[StackViolation]:
     yield from _each_bucket(
-        resources,
+        ev,
         BUCKET_SSE,
-        lambda s: _all_kms(s.get("rules")),
-        lambda b: _all_kms(b.get("serverSideEncryptionConfiguration", "rules")),
-        "is not encrypted with a customer-managed KMS key (SSE-KMS with kmsMasterKeyId)",
+        lambda s: _kms_rules_ok(ev, s, s.get("rules")),
+        lambda b: (
+            _kms_rules_ok(ev, b, b.get("serverSideEncryptionConfiguration", "rules"))
+            if b.get("serverSideEncryptionConfiguration")
+            else False
+        ),
+        "is not encrypted with a customer-managed KMS key of this stack (SSE-KMS with "
+        "kmsMasterKeyId; an AWS managed key such as alias/aws/s3 does not count)",
     )
 
 
-def lake_public_access_blocked(
-    resources: Sequence[StackResource], ctx: RuleContext
-) -> Iterator[StackViolation]:
+def lake_public_access_blocked(ev: Evaluation) -> Iterator[StackViolation]:
     yield from _each_bucket(
-        resources,
+        ev,
         BUCKET_PAB,
-        lambda s: all(s.get(key) is True for key in PUBLIC_ACCESS_SETTINGS),
+        lambda s: all(known(s.get(key)) is True for key in PUBLIC_ACCESS_SETTINGS),
         lambda b: False,
         "does not block public access (all four settings of a BucketPublicAccessBlock)",
     )
@@ -93,46 +113,42 @@ def _denies_plain_http(statement: Any) -> bool:
     principal = statement.get("Principal")
     if principal not in ("*", {"AWS": "*"}):
         return False
-    if not {"s3:*", "*"} & {str(a) for a in as_list(statement.get("Action"))}:
+    if not {"s3:*", "*"} & {str(a).lower() for a in as_list(statement.get("Action"))}:
         return False
     secure = ((statement.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
     return str(secure).lower() == "false"
 
 
-def _tls_only(policy: StackResource, bucket_arn: str) -> bool:
-    document = json_document(policy.get("policy"))
+def _tls_only(policy: StackResource, bucket_arn: Any) -> bool:
+    document = json_document(known(policy.get("policy")))
     if not isinstance(document, dict):
         return False
     for statement in as_list(document.get("Statement")):
         if _denies_plain_http(statement):
             resources = {str(r) for r in as_list(statement.get("Resource"))}
-            if not bucket_arn or {bucket_arn, f"{bucket_arn}/*"} <= resources:
+            if not isinstance(bucket_arn, str) or {bucket_arn, f"{bucket_arn}/*"} <= resources:
                 return True
     return False
 
 
-def lake_tls_only(resources: Sequence[StackResource], ctx: RuleContext) -> Iterator[StackViolation]:
-    policies = [r for r in resources if r.type == BUCKET_POLICY]
-    for bucket in (r for r in resources if r.type == BUCKET):
-        arn = str(bucket.get("arn", default=""))
-        if any(_tls_only(p, arn) for p in _settings_of(bucket, policies, BUCKET_POLICY)):
+def lake_tls_only(ev: Evaluation) -> Iterator[StackViolation]:
+    for bucket in ev.of_type(BUCKET):
+        arn = bucket.get("arn")
+        if any(_tls_only(p, arn) for p in settings_of(ev, bucket, BUCKET_POLICY)):
             continue
-        name = bucket.get("bucket") or bucket.name
         yield StackViolation(
-            f"bucket {name} accepts plain HTTP: its bucket policy must deny s3:* to everyone "
-            "when aws:SecureTransport is false, on the bucket and its objects",
+            f"bucket {_name(bucket)} accepts plain HTTP: its bucket policy must deny s3:* to "
+            "everyone when aws:SecureTransport is false, on the bucket and its objects",
             bucket.urn,
-            bucket.tags.get("site"),
+            bucket.tagged_site,
         )
 
 
-def lake_versioned(
-    resources: Sequence[StackResource], ctx: RuleContext
-) -> Iterator[StackViolation]:
+def lake_versioned(ev: Evaluation) -> Iterator[StackViolation]:
     yield from _each_bucket(
-        resources,
+        ev,
         BUCKET_VERSIONING,
-        lambda s: s.get("versioningConfiguration", "status") == "Enabled",
+        lambda s: known(s.get("versioningConfiguration", "status")) == "Enabled",
         lambda b: b.get("versioning", "enabled") is True,
         "is not versioned (BucketVersioning status Enabled)",
     )
