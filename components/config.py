@@ -201,6 +201,8 @@ class Orchestrator(_CamelModel):
     webserver_access_mode: Literal["PRIVATE_ONLY", "PUBLIC_ONLY"] = "PRIVATE_ONLY"
     min_workers: int = 1
     max_workers: int = 2
+    # New sites' DAGs run on their schedule without someone unpausing them in the Airflow UI.
+    dags_paused_on_creation: bool = False
 
     @field_validator("airflow_version")
     @classmethod

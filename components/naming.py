@@ -7,6 +7,7 @@ from dataclasses import dataclass
 CONTAINER_NAME = "etl"
 LOG_STREAM_PREFIX = "etl"
 MANIFEST_KEY = "sites-manifest.json"
+NETWORK_KEY = "sites-network.json"
 
 
 @dataclass(frozen=True)

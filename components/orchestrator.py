@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from components import policy_documents as docs
 from components.buckets import guard_bucket
 from components.config import Orchestrator as OrchestratorConfig
-from components.naming import MANIFEST_KEY, Naming
+from components.naming import MANIFEST_KEY, NETWORK_KEY, Naming
 
 # Files of dags/ that are for people and tests, not for MWAA's DAG folder.
 NOT_DEPLOYED = {"README.md", "requirements.txt"}
@@ -27,7 +27,7 @@ def dag_files(dags_dir: Path) -> list[Path]:
         and "__pycache__" not in path.parts
         and path.suffix != ".pyc"
         and path.name not in NOT_DEPLOYED
-        and path.name != MANIFEST_KEY
+        and path.name not in (MANIFEST_KEY, NETWORK_KEY)
     )
 
 
@@ -46,7 +46,8 @@ class Orchestrator(pulumi.ComponentResource):
         subnet_ids: Sequence[pulumi.Input[str]],
         security_group_id: pulumi.Input[str],
         grants: Sequence[pulumi.Output[docs.SiteGrant]],
-        manifest: pulumi.Input[str],
+        manifest: str,
+        network_file: pulumi.Input[str],
         dags_dir: Path,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -99,6 +100,16 @@ class Orchestrator(pulumi.ComponentResource):
                 bucket=bucket.bucket,
                 key=f"dags/{MANIFEST_KEY}",
                 content=manifest,
+                content_type="application/json",
+                opts=after_guards,
+            )
+        )
+        uploads.append(
+            aws.s3.BucketObjectv2(
+                f"{name}-network",
+                bucket=bucket.bucket,
+                key=f"dags/{NETWORK_KEY}",
+                content=network_file,
                 content_type="application/json",
                 opts=after_guards,
             )

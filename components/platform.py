@@ -12,7 +12,7 @@ from components.config import StackConfig
 from components.data_lake import DataLake
 from components.etl_cluster import EtlCluster
 from components.image_registry import ImageRegistry
-from components.manifest import build_manifest, render
+from components.manifest import build_manifest, build_network, render, site_entry
 from components.naming import Naming
 from components.network import Network
 from components.orchestrator import Orchestrator
@@ -22,7 +22,7 @@ from components.site import SharedRefs, Site
 @dataclass(frozen=True)
 class Platform:
     sites: dict[str, Site]
-    manifest: pulumi.Output[str]
+    manifest: str
     lake: DataLake
     registry: ImageRegistry
     orchestrator: Orchestrator
@@ -52,26 +52,27 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
         repository_arn=registry.repository_arn,
         image_tag=config.platform.etl_image_tag,
         log_retention_days=config.platform.log_retention_days,
-        subnet_ids=network.private_subnet_ids,
-        security_group_id=network.etl_security_group_id,
     )
     sites = {
         site.name: Site(site, naming=naming, cluster=clusters.by_site[site.name], shared=shared)
         for site in config.sites
     }
-    manifest = pulumi.Output.all(
-        lake.bucket_name, *(site.manifest_entry for site in sites.values())
-    ).apply(
-        lambda a: render(
-            build_manifest(
-                environment=config.platform.environment,
-                region=config.region,
-                cluster=clusters.shared.name,
-                lake_bucket=a[0],
-                sites=[entry.value for entry in a[1:]],
-            )
+    # Known before anything is created, so the policy pack can check it during a first preview.
+    manifest = render(
+        build_manifest(
+            environment=config.platform.environment,
+            region=config.region,
+            cluster=clusters.shared.name,
+            dags_paused_on_creation=config.platform.orchestrator.dags_paused_on_creation,
+            sites=[
+                site_entry(site, naming=naming, cluster=clusters.by_site[site.name].name)
+                for site in config.sites
+            ],
         )
     )
+    network_file = pulumi.Output.all(
+        network.etl_security_group_id, *network.private_subnet_ids
+    ).apply(lambda a: render(build_network(subnets=a[1:], security_group=a[0])))
     orchestrator = Orchestrator(
         "orchestrator",
         naming=naming,
@@ -82,6 +83,7 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
         security_group_id=network.mwaa_security_group_id,
         grants=[site.grant for site in sites.values()],
         manifest=manifest,
+        network_file=network_file,
         dags_dir=dags_dir,
     )
     return Platform(

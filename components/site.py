@@ -8,10 +8,8 @@ Anywhere registration (agent role + SSM activation) with the install command for
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
 
 import pulumi
@@ -20,7 +18,6 @@ import pulumi_aws as aws
 from components import policy_documents as docs
 from components.config import Site as SiteConfig
 from components.etl_cluster import ClusterRef
-from components.manifest import Packed
 from components.naming import (
     CONTAINER_NAME,
     LOG_STREAM_PREFIX,
@@ -44,23 +41,6 @@ class SharedRefs:
     repository_arn: pulumi.Input[str]
     image_tag: str
     log_retention_days: int
-    subnet_ids: Sequence[pulumi.Input[str]]
-    security_group_id: pulumi.Input[str]
-
-    @cached_property
-    def awsvpc_configuration(self) -> pulumi.Output[Packed]:
-        """RunTask's network configuration for FARGATE sites: the same for all, built once."""
-        return pulumi.Output.all(self.security_group_id, *self.subnet_ids).apply(
-            lambda a: Packed(
-                {
-                    "awsvpcConfiguration": {
-                        "subnets": list(a[1:]),
-                        "securityGroups": [a[0]],
-                        "assignPublicIp": "DISABLED",
-                    }
-                }
-            )
-        )
 
 
 def etl_container_definitions(
@@ -124,7 +104,6 @@ def install_command(
 class Site(pulumi.ComponentResource):
     """One site's resources. The component's name is the site's name."""
 
-    manifest_entry: pulumi.Output[Packed]
     grant: pulumi.Output[docs.SiteGrant]
     task_definition: aws.ecs.TaskDefinition
     secret: aws.secretsmanager.Secret
@@ -264,39 +243,6 @@ class Site(pulumi.ComponentResource):
                 task_role_arn=a[2],
                 execution_role_arn=a[3],
                 log_group_arn=a[4],
-            )
-        )
-        network = None if on_own_hosts else shared.awsvpc_configuration
-        self.manifest_entry = pulumi.Output.all(self.secret.arn, network).apply(
-            lambda a: Packed(
-                {
-                    "name": site.name,
-                    "kind": site.kind,
-                    "residency": site.residency,
-                    "region": site.region,
-                    "cluster": cluster.name,
-                    "launchType": launch_type,
-                    "taskDefinitionFamily": naming.task_family(site.name),
-                    "containerName": CONTAINER_NAME,
-                    "logs": {
-                        "group": naming.log_group(site.name),
-                        "region": site.region,
-                        "streamPrefix": f"{LOG_STREAM_PREFIX}/{CONTAINER_NAME}",
-                    },
-                    "secretId": a[0],
-                    "lakePrefix": site.name,
-                    "placementConstraints": constraints,
-                    "networkConfiguration": a[1].value if a[1] else None,
-                    "extracts": [
-                        {
-                            "name": e.name,
-                            "query": e.query,
-                            "schedule": e.schedule,
-                            "keyPrefix": f"{site.name}/{e.name}",
-                        }
-                        for e in site.extracts
-                    ],
-                }
             )
         )
         self.register_outputs(

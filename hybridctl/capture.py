@@ -23,7 +23,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.naming import MANIFEST_KEY
+from components.naming import MANIFEST_KEY, NETWORK_KEY
 from hybridctl.mocks import PlatformMocks
 from hybridctl.stackfile import PROJECT_DIR, StackFile
 
@@ -86,10 +86,18 @@ class Capture:
 
     def manifest_text(self) -> str | None:
         """The sites manifest exactly as the stack uploads it to the DAG bucket."""
+        return self.dag_object_text(MANIFEST_KEY)
+
+    def network_text(self) -> str | None:
+        """The sites' network file (subnets and security group for FARGATE tasks)."""
+        return self.dag_object_text(NETWORK_KEY)
+
+    def dag_object_text(self, name: str) -> str | None:
+        """The content of `dags/<name>` in the DAG bucket, as the stack uploads it."""
         for resource in self.resources:
             raw = resource.raw_inputs
             if resource.type == "aws:s3/bucketObjectv2:BucketObjectv2" and raw.get("key") == (
-                f"dags/{MANIFEST_KEY}"
+                f"dags/{name}"
             ):
                 content = raw.get("content")
                 return content if isinstance(content, str) else None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from components.config import ConfigError
+from components.naming import NETWORK_KEY
 from hybridctl import plan
 from hybridctl.capture import Capture, ProgramError, capture
 from hybridctl.stackfile import StackFile, StackFileError, load, resolve
@@ -75,10 +76,12 @@ def write_output(text: str, path: str | None, out: TextIO) -> None:
 def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     result = run_program(load_stack(args))
     if args.manifest:
-        manifest = result.manifest_text()
-        if manifest is None:
-            raise UsageError(["the program produced no sites manifest"])
+        manifest, network = result.manifest_text(), result.network_text()
+        if manifest is None or network is None:
+            raise UsageError(["the program produced no sites manifest and network file"])
         write_output(manifest, args.manifest, out)
+        # The DAGs look for the network file beside the manifest, as in the DAG bucket.
+        write_output(network, str(Path(args.manifest).with_name(NETWORK_KEY)), out)
     if args.format == "json":
         out.write(json.dumps(plan.plan_document(result), indent=2) + "\n")
     else:
@@ -97,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_stack_arguments(plan_parser)
     plan_parser.add_argument("--format", choices=("text", "json"), default="text")
-    plan_parser.add_argument("--manifest", metavar="FILE", help="write the sites manifest here")
+    plan_parser.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="write the sites manifest here (and sites-network.json beside it)",
+    )
     plan_parser.set_defaults(handler=cmd_plan)
 
     from hybridctl import check  # the compliance check: policies/ evaluated offline

@@ -12,12 +12,13 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.orchestrator import dag_files
 from components.platform import Platform, build_platform
-from hybridctl.capture import Capture, _reset_runtime
+from hybridctl.capture import Capture, _reset_runtime, capture
 from hybridctl.mocks import PlatformMocks
 from hybridctl.stackfile import PROJECT_DIR, load
-from tests.program.conftest import PROD, arn_of, one
+from tests.program.conftest import PROD, of_type, one, stack_with
 
 SCHEMA = json.loads((PROJECT_DIR / "docs" / "sites-manifest.schema.json").read_text())
+NETWORK_SCHEMA = json.loads((PROJECT_DIR / "docs" / "sites-network.schema.json").read_text())
 
 
 def build_prod() -> tuple[Platform, dict[str, Any]]:
@@ -62,13 +63,12 @@ def test_prod_manifest_content(prod: Capture) -> None:
     assert text is not None
     manifest = json.loads(text)
     jsonschema.validate(manifest, SCHEMA)
-    lake = next(r for r in prod.resources if r.name == "lake-bucket")
     assert {k: v for k, v in manifest.items() if k != "sites"} == {
-        "version": 1,
+        "version": 2,
         "environment": "prod",
         "region": "eu-central-1",
         "cluster": "hybrid-prod-shared",
-        "lakeBucket": lake.outputs["bucket"],
+        "dags": {"pausedOnCreation": False},
     }
     sites = {s["name"]: s for s in manifest["sites"]}
     assert list(sites) == ["hq", "munich", "dublin"]
@@ -87,10 +87,9 @@ def test_prod_manifest_content(prod: Capture) -> None:
             "region": "eu-central-1",
             "streamPrefix": "etl/etl",
         },
-        "secretId": arn_of(prod, "aws:secretsmanager/secret:Secret", "munich"),
+        "secretId": one(prod, "aws:secretsmanager/secret:Secret", "munich").inputs["name"],
         "lakePrefix": "munich",
         "placementConstraints": [{"type": "memberOf", "expression": "attribute:site == munich"}],
-        "networkConfiguration": None,
         "extracts": [
             {
                 "name": "patients",
@@ -105,10 +104,43 @@ def test_prod_manifest_content(prod: Capture) -> None:
     hq = sites["hq"]
     assert hq["launchType"] == "FARGATE"
     assert hq["placementConstraints"] == []
-    vpc = hq["networkConfiguration"]["awsvpcConfiguration"]
-    assert vpc["assignPublicIp"] == "DISABLED"
-    assert len(vpc["subnets"]) == 2
     assert [e["keyPrefix"] for e in hq["extracts"]] == ["hq/customers", "hq/orders"]
+
+
+def test_manifest_holds_only_values_the_program_writes(prod: Capture) -> None:
+    """No provider-computed value (ARN, id, auto-name) in the manifest: it is known at preview."""
+    computed = {
+        str(value)
+        for r in prod.resources
+        for key, value in {**r.outputs, "id": r.id}.items()
+        if (key in ("id", "arn", "arnWithoutRevision", "keyId") or key not in r.inputs)
+        and value not in r.inputs.values()  # e.g. a log group's id is its name, an input
+        and isinstance(value, str)
+    } - {"", prod.region}
+    text = prod.manifest_text()
+    assert text is not None
+    leaked = sorted(value for value in computed if len(value) > 8 and value in text)
+    assert leaked == []
+
+
+def test_network_file_carries_the_fargate_network(prod: Capture) -> None:
+    text = prod.network_text()
+    assert text is not None
+    network = json.loads(text)
+    jsonschema.validate(network, NETWORK_SCHEMA)
+    private_subnets = sorted(
+        r.id for r in of_type(prod, "aws:ec2/subnet:Subnet") if "-private-" in r.name
+    )
+    etl_sg = next(
+        r.id
+        for r in of_type(prod, "aws:ec2/securityGroup:SecurityGroup")
+        if r.name.endswith("-etl")
+    )
+    vpc = network["awsvpcConfiguration"]
+    assert sorted(vpc["subnets"]) == private_subnets
+    assert len(private_subnets) == 2
+    assert vpc["securityGroups"] == [etl_sg]
+    assert vpc["assignPublicIp"] == "DISABLED"
 
 
 def test_manifest_and_dags_are_uploaded_beside_each_other(prod: Capture) -> None:
@@ -118,6 +150,7 @@ def test_manifest_and_dags_are_uploaded_beside_each_other(prod: Capture) -> None
         if r.type == "aws:s3/bucketObjectv2:BucketObjectv2"
     }
     assert "dags/sites-manifest.json" in objects
+    assert "dags/sites-network.json" in objects
     assert "requirements.txt" in objects
     for path in dag_files(PROJECT_DIR / "dags"):
         assert f"dags/{path.relative_to(PROJECT_DIR / 'dags').as_posix()}" in objects
@@ -146,3 +179,12 @@ def test_dag_files_skip_caches_docs_and_a_local_manifest(tmp_path: Path) -> None
         "hybrid_sites.py",
         "lib/manifest.py",
     ]
+
+
+def test_dags_paused_on_creation_follows_the_stack_config() -> None:
+    def pause(config: dict[str, Any]) -> None:
+        config["hybrid-airflow:platform"]["orchestrator"]["dagsPausedOnCreation"] = True
+
+    text = capture(stack_with(pause)).manifest_text()
+    assert text is not None
+    assert json.loads(text)["dags"] == {"pausedOnCreation": True}
