@@ -18,4 +18,6 @@ _build = build_sites(Path(__file__).parent)
 for _dag in _build.dags:
     globals()[_dag.dag_id] = _dag
 if (_report := _build.report()) is not None:
-    logging.getLogger(__name__).error("%s (see the import error of hybrid_sites_problems.py)", _report)
+    logging.getLogger(__name__).error(
+        "%s (see the import error of hybrid_sites_problems.py)", _report
+    )

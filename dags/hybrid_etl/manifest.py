@@ -85,7 +85,9 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"sites manifest {path}: field 'sites' must be a list")
     dags = doc.get("dags")
     if not isinstance(dags, dict) or not isinstance(dags.get("pausedOnCreation"), bool):
-        raise ManifestError(f"sites manifest {path}: field 'dags.pausedOnCreation' must be a boolean")
+        raise ManifestError(
+            f"sites manifest {path}: field 'dags.pausedOnCreation' must be a boolean"
+        )
     return Manifest(path=path, paused_on_creation=dags["pausedOnCreation"], sites=doc["sites"])
 
 
@@ -106,16 +108,12 @@ def load_network(path: Path) -> dict[str, Any]:
     vpc = doc.get("awsvpcConfiguration")
     if not isinstance(vpc, dict):
         raise ManifestError(f"network file {path}: field 'awsvpcConfiguration' must be an object")
-    for key, non_empty in (("subnets", True), ("securityGroups", False)):
+    for key in ("subnets", "securityGroups"):
         value = vpc.get(key)
-        if (
-            not isinstance(value, list)
-            or (non_empty and not value)
-            or not all(_is_str(v) for v in value)
-        ):
-            want = "a non-empty list of ids" if non_empty else "a list of ids"
+        if not isinstance(value, list) or not value or not all(_is_str(v) for v in value):
             raise ManifestError(
-                f"network file {path}: field 'awsvpcConfiguration.{key}' must be {want}"
+                f"network file {path}: field 'awsvpcConfiguration.{key}' must be a non-empty "
+                "list of ids"
             )
     if vpc.get("assignPublicIp") not in _PUBLIC_IP:
         raise ManifestError(

@@ -246,4 +246,3 @@ class StandInEcsAgent:
             logEvents=[{"timestamp": int(time.time() * 1000), "message": line}],
         )
         seen.log_lines.append(line)
-

@@ -55,7 +55,7 @@ def _context(task: Any) -> dict[str, Any]:
     ti = mock.Mock(dag_id=task.dag_id, task_id=task.task_id, run_id="scheduled__x", map_index=-1)
     return {
         "logical_date": LOGICAL_DATE,
-        "dag_run": mock.Mock(run_after=LOGICAL_DATE),
+        "dag_run": mock.Mock(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE),
         "ti": ti,
         "task_instance": ti,
         "params": {},
