@@ -13,6 +13,7 @@ backed by a moto EC2 instance carrying the ``site`` attribute.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import defaultdict, deque
@@ -64,6 +65,7 @@ class LocalEcs:
     """moto on a free port, with the clusters, task definitions and hosts of a manifest."""
 
     def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -89,6 +91,7 @@ class LocalEcs:
         """A VPC subnet and security group in moto, for the FARGATE network file."""
         ec2 = self.client("ec2", region)
         vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # for the ENI
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName="etl", Description="etl", VpcId=vpc)
         return subnet, group["GroupId"]
@@ -105,7 +108,9 @@ class LocalEcs:
             networkMode="awsvpc" if fargate else "bridge",
             cpu="256",
             memory="512",
-            containerDefinitions=[{"name": site["containerName"], "image": "etl:test"}],
+            containerDefinitions=[
+                {"name": site["containerName"], "image": "etl:test", "memory": 512}
+            ],
         )
         logs = self.client("logs", site["logs"]["region"])
         if not logs.describe_log_groups(logGroupNamePrefix=site["logs"]["group"])["logGroups"]:
