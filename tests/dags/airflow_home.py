@@ -6,6 +6,7 @@ port (the scheduler runs with ``--skip-serve-logs``; task runs use the in-proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,57 @@ FAST_TIMINGS = (
 )
 
 
+class Running:
+    """An airflow command running in the background; its output is collected as it comes."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for_line(self, text: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in list(self.lines)):
+                return
+            if self.proc.poll() is not None:
+                self._reader.join(timeout=5)
+                if text in self.output:
+                    return
+                raise AssertionError(
+                    f"exited {self.proc.returncode} before {text!r}:\n{self.output}"
+                )
+            time.sleep(0.1)
+        raise AssertionError(f"no {text!r} after {timeout} s:\n{self.output}")
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        try:
+            returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout} s:\n{self.output}") from None
+        self._reader.join(timeout=10)
+        return returncode, self.output
+
+
 class AirflowHome:
     def __init__(self, home: Path, aws_endpoint: str, region: str) -> None:
         self.home = home
         self.dags_folder = home / "dags"
         self._procs: list[subprocess.Popen[str]] = []
-        shutil.copytree(DAGS_SRC, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__", "*.json"))
+        self._parsed: tuple[str, ...] | None = None
+        shutil.copytree(
+            DAGS_SRC, self.dags_folder, ignore=shutil.ignore_patterns("__pycache__", "*.json")
+        )
         self.factory = self.dags_folder / "hybrid_etl" / "dag_factory.py"
         for production, fast in FAST_TIMINGS:
             self.edit_factory(production, fast)
@@ -78,7 +125,11 @@ class AirflowHome:
     # --- processes -----------------------------------------------------------------------------
 
     def airflow(
-        self, *args: str, timeout: float = 120, check: bool = True, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        timeout: float = 120,
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         proc = self.start(*args, env=env)
         try:
@@ -86,7 +137,9 @@ class AirflowHome:
         except subprocess.TimeoutExpired:
             self.kill(proc)
             out, _ = proc.communicate()
-            raise AssertionError(f"airflow {' '.join(args)} timed out after {timeout} s:\n{out}")
+            raise AssertionError(
+                f"airflow {' '.join(args)} timed out after {timeout} s:\n{out}"
+            ) from None
         result = subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
         if check and proc.returncode != 0:
             raise AssertionError(f"airflow {' '.join(args)} exited {proc.returncode}:\n{out}")
@@ -103,7 +156,17 @@ class AirflowHome:
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return self._popen([str(AIRFLOW), *args], env)
 
-    def _popen(self, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def background(self, *args: str) -> Running:
+        return Running(self.start(*args))
+
+    def trigger(self, dag_id: str, run_id: str, logical_date: str | None) -> None:
+        """A manual run, as a user triggers it (no scheduler picks it up: the pool has no slot)."""
+        date = ["--logical-date", logical_date] if logical_date else []
+        self.airflow("dags", "trigger", dag_id, "--run-id", run_id, *date)
+
+    def _popen(
+        self, command: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             command,
             cwd=self.home,
@@ -118,10 +181,8 @@ class AirflowHome:
 
     def kill(self, proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def parse(self, *, stale_after_s: int | None = None) -> str:
         """One pass of the real DAG processor over the DAG folder.
@@ -139,15 +200,27 @@ class AirflowHome:
                 "AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL": "0",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "0",
             }
-        return self.airflow(*args, timeout=180, env=env).stdout
+        output = self.airflow(*args, timeout=180, env=env).stdout
+        self._parsed = self._inputs()
+        return output
+
+    def parse_if_changed(self) -> None:
+        """Parse unless the DAG folder is as it was at the last parse (saves a process)."""
+        if self._parsed != self._inputs():
+            self.parse()
+
+    def _inputs(self) -> tuple[str, ...]:
+        files = ("sites-manifest.json", "sites-network.json", "hybrid_etl/dag_factory.py")
+        return tuple(
+            (self.dags_folder / f).read_text() if (self.dags_folder / f).exists() else ""
+            for f in files
+        )
 
     def close(self) -> None:
         for proc in self._procs:
             self.kill(proc)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         shutil.rmtree(self.home, ignore_errors=True)
 
     # --- the metadata DB -----------------------------------------------------------------------
