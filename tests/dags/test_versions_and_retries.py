@@ -33,9 +33,10 @@ def test_dag_test_virtualenv_pins_what_mwaa_installs() -> None:
     assert airflow, constraint
     ours = _pins(TEST_REQUIREMENTS)
     assert ours["apache-airflow"] == airflow[1]
-    assert ours["apache-airflow-providers-amazon"] == _pins(DAGS_SRC / "requirements.txt")[
-        "apache-airflow-providers-amazon"
-    ]
+    assert (
+        ours["apache-airflow-providers-amazon"]
+        == _pins(DAGS_SRC / "requirements.txt")["apache-airflow-providers-amazon"]
+    )
     # and the virtualenv running this test has exactly those
     assert version("apache-airflow") == ours["apache-airflow"]
     assert version("apache-airflow-providers-amazon") == ours["apache-airflow-providers-amazon"]
