@@ -1,4 +1,4 @@
-"""Fixtures for the DAG tests: the prod sites manifest, a DAG folder built from it, a DagBag.
+"""Fixtures for the DAG tests: the prod sites manifest and network file, a DAG folder, a DagBag.
 
 Runs in the Airflow virtualenv (.venv-airflow). The manifest is produced by the real stack
 program through the main virtualenv's ``hybridctl plan`` (a subprocess), so these tests pin the
@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,12 +32,14 @@ DAGS_SRC = ROOT / "dags"
 MAIN_PYTHON = ROOT / ".venv" / "bin" / "python"
 PROD_STACK = ROOT / "stacks" / "Pulumi.prod.yaml"
 SCHEMA = ROOT / "docs" / "sites-manifest.schema.json"
-DAG_FILE = "hybrid_sites.py"
+NETWORK_SCHEMA = ROOT / "docs" / "sites-network.schema.json"
+DAG_FILE = "hybrid_sites.py"  # the valid sites' DAGs
+PROBLEMS_FILE = "hybrid_sites_problems.py"  # the import error naming invalid sites
+LIB = "hybrid_etl"  # the package both DAG files import
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # expected: the bad-site tests' parse warnings; Airflow's own .airflowignore (pathspec) notice
-    config.addinivalue_line("filterwarnings", "ignore:sites manifest .* invalid site:UserWarning")
+    # expected: Airflow's own .airflowignore (pathspec) notice
     config.addinivalue_line("filterwarnings", "ignore:GitWildMatchPattern:DeprecationWarning")
 
 
@@ -48,7 +51,8 @@ def _cleanup_airflow_home() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def prod_manifest_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The prod sites manifest, written by ``hybridctl plan`` from stacks/Pulumi.prod.yaml."""
+    """The prod sites manifest, written by ``hybridctl plan`` from stacks/Pulumi.prod.yaml
+    (with ``sites-network.json`` beside it, as in the DAG bucket)."""
     if not MAIN_PYTHON.exists():
         pytest.fail(
             f"{MAIN_PYTHON} is missing: the DAG tests build the sites manifest with hybridctl "
@@ -65,6 +69,7 @@ def prod_manifest_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     assert proc.returncode == 0, f"hybridctl plan failed:\n{proc.stdout}\n{proc.stderr}"
+    assert out.with_name("sites-network.json").exists(), "hybridctl wrote no sites-network.json"
     return out
 
 
@@ -74,19 +79,33 @@ def prod_manifest(prod_manifest_file: Path) -> dict[str, Any]:
     return json.loads(prod_manifest_file.read_text())
 
 
+@pytest.fixture
+def prod_network(prod_manifest_file: Path) -> dict[str, Any]:
+    """A fresh, editable copy of the prod network file."""
+    return json.loads(prod_manifest_file.with_name("sites-network.json").read_text())
+
+
 def site_of(manifest: dict[str, Any], name: str) -> dict[str, Any]:
     return next(site for site in manifest["sites"] if site["name"] == name)
 
 
 MakeFolder = Callable[..., Path]
+_NO_NETWORK: Any = object()
 
 
 @pytest.fixture
-def make_dags_folder(tmp_path: Path) -> MakeFolder:
-    """A copy of dags/ in a tmp folder with ``manifest`` (dict), ``raw`` text, or no manifest."""
+def make_dags_folder(tmp_path: Path, prod_manifest_file: Path) -> MakeFolder:
+    """A copy of dags/ in a tmp folder with ``manifest`` (dict), ``raw`` text, or no manifest,
+    and the prod network file beside it unless ``network`` says otherwise (None: no file)."""
     counter = iter(range(1000))
+    prod_network = json.loads(prod_manifest_file.with_name("sites-network.json").read_text())
 
-    def make(manifest: dict[str, Any] | None = None, *, raw: str | None = None) -> Path:
+    def make(
+        manifest: dict[str, Any] | None = None,
+        *,
+        raw: str | None = None,
+        network: dict[str, Any] | None = _NO_NETWORK,
+    ) -> Path:
         folder = tmp_path / f"dags{next(counter)}"
         shutil.copytree(DAGS_SRC, folder, ignore=shutil.ignore_patterns("__pycache__", "*.json"))
         target = folder / "sites-manifest.json"
@@ -94,16 +113,29 @@ def make_dags_folder(tmp_path: Path) -> MakeFolder:
             target.write_text(raw)
         elif manifest is not None:
             target.write_text(json.dumps(copy.deepcopy(manifest), indent=2))
+        network = prod_network if network is _NO_NETWORK else network
+        if network is not None:
+            (folder / "sites-network.json").write_text(json.dumps(network, indent=2))
         return folder
 
     return make
 
 
 def load_dagbag(folder: Path) -> Any:
-    """Parse a DAG folder like the DAG processor does (no database needed)."""
+    """Parse a DAG folder like the DAG processor does (no database needed).
+
+    Airflow puts the DAG folder on ``sys.path``; in one test process that sees many folders,
+    this one's ``hybrid_etl`` package must be the one the DAG files import.
+    """
     from airflow.models import DagBag
 
-    return DagBag(dag_folder=str(folder))
+    for name in [m for m in sys.modules if m == LIB or m.startswith(f"{LIB}.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(folder))
+    try:
+        return DagBag(dag_folder=str(folder))
+    finally:
+        sys.path.remove(str(folder))
 
 
 @pytest.fixture

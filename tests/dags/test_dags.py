@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,20 +12,24 @@ import pendulum
 import pytest
 from jsonschema import Draft202012Validator
 
-from .conftest import DAG_FILE, SCHEMA, MakeFolder, load_dagbag, site_of
+from .conftest import (
+    DAG_FILE,
+    NETWORK_SCHEMA,
+    PROBLEMS_FILE,
+    SCHEMA,
+    MakeFolder,
+    load_dagbag,
+    site_of,
+)
 
 PROD_DAG_IDS = {"etl_hq__customers", "etl_hq__orders", "etl_munich", "etl_dublin"}
 
 
 def _render(task: Any, logical_date: Any) -> dict[str, Any]:
-    """Render the task's templated fields as a task run would; return the overrides."""
-    context = {
-        "logical_date": logical_date,
-        "dag_run": SimpleNamespace(run_after=pendulum.datetime(2031, 1, 1, tz="UTC")),
-        "ti": SimpleNamespace(),
-        "params": {},
-    }
-    task.render_template_fields(context)
+    """Render the task's templated fields; the run id itself is checked through Airflow's own
+    task runner in test_airflow_e2e.py (a hand-made context hid a strict-template failure)."""
+    run = SimpleNamespace(logical_date=logical_date, run_after=logical_date)
+    task.render_template_fields({"dag_run": run, "ti": SimpleNamespace(), "params": {}})
     return task.overrides
 
 
@@ -37,11 +40,14 @@ def _command(task: Any) -> list[str]:
 # --- the manifest itself --------------------------------------------------------------------
 
 
-def test_prod_manifest_matches_schema(prod_manifest: dict[str, Any]) -> None:
-    schema = json.loads(SCHEMA.read_text())
-    Draft202012Validator.check_schema(schema)
-    errors = [e.message for e in Draft202012Validator(schema).iter_errors(prod_manifest)]
-    assert errors == []
+def test_prod_manifest_and_network_file_match_their_schemas(
+    prod_manifest: dict[str, Any], prod_network: dict[str, Any]
+) -> None:
+    for path, doc in ((SCHEMA, prod_manifest), (NETWORK_SCHEMA, prod_network)):
+        schema = json.loads(path.read_text())
+        Draft202012Validator.check_schema(schema)
+        assert [e.message for e in Draft202012Validator(schema).iter_errors(doc)] == []
+    assert prod_manifest["version"] == 2
     assert {s["name"] for s in prod_manifest["sites"]} == {"hq", "munich", "dublin"}
 
 
@@ -113,7 +119,7 @@ def test_operator_arguments_follow_the_manifest(
                         "--key-prefix",
                         extract["keyPrefix"],
                         "--run-id",
-                        "{{ (logical_date or dag_run.run_after) | ts_nodash }}",
+                        "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}",
                     ],
                 }
             ]
@@ -124,13 +130,17 @@ def test_operator_arguments_follow_the_manifest(
         assert task.awslogs_stream_prefix == site["logs"]["streamPrefix"]
         assert task.reattach is True
         assert task.wait_for_completion is True
-        assert task.deferrable is False
+        assert task.deferrable is False  # explicit: see dags/README.md
+        assert task.waiter_delay == 6
+        assert task.awslogs_fetch_interval == timedelta(seconds=30)
+        assert task.stop_task_on_failure is True
         assert task.retries == 3
         assert task.retry_delay == timedelta(minutes=2)
         assert task.retry_exponential_backoff == 2.0
         assert task.max_retry_delay == timedelta(minutes=30)
         assert task.execution_timeout == timedelta(hours=2)
         assert task.aws_conn_id == "aws_default"
+        assert task.dag.is_paused_upon_creation is False  # prod: dags.pausedOnCreation false
 
 
 def test_external_sites_never_send_a_network_configuration(
@@ -151,28 +161,28 @@ def test_external_sites_never_send_a_network_configuration(
     assert prod_dagbag.dags["etl_dublin"].tasks[0].awslogs_region == "eu-west-1"
 
 
-def test_fargate_site_sends_its_awsvpc_configuration(
-    prod_dagbag: Any, prod_manifest: dict[str, Any]
+def test_fargate_site_sends_the_awsvpc_configuration_of_the_network_file(
+    prod_dagbag: Any, prod_manifest: dict[str, Any], prod_network: dict[str, Any]
 ) -> None:
-    hq = site_of(prod_manifest, "hq")
+    assert "networkConfiguration" not in site_of(prod_manifest, "hq")  # manifest v2
     for dag_id in ("etl_hq__customers", "etl_hq__orders"):
         task = prod_dagbag.dags[dag_id].tasks[0]
         assert task.launch_type == "FARGATE"
         assert task.cluster == prod_manifest["cluster"]
-        assert task.network_configuration == hq["networkConfiguration"]
+        assert task.network_configuration == {
+            "awsvpcConfiguration": prod_network["awsvpcConfiguration"]
+        }
         assert task.network_configuration["awsvpcConfiguration"]["subnets"]
 
 
-def test_run_id_is_the_logical_date_and_s3_key_safe(prod_dagbag: Any) -> None:
-    task = prod_dagbag.dags["etl_munich"].tasks[0]
-    overrides = _render(task, pendulum.datetime(2030, 5, 17, 3, 0, tz="UTC"))
-    assert overrides["containerOverrides"][0]["command"][-2:] == ["--run-id", "20300517T030000"]
-
-
-def test_run_id_of_a_manual_run_without_logical_date_uses_run_after(prod_dagbag: Any) -> None:
-    task = prod_dagbag.dags["etl_dublin"].tasks[0]
-    overrides = _render(task, None)
-    assert overrides["containerOverrides"][0]["command"][-1] == "20310101T000000"
+@pytest.mark.parametrize("paused", [True, False])
+def test_paused_on_creation_follows_the_manifest(
+    make_dags_folder: MakeFolder, prod_manifest: dict[str, Any], paused: bool
+) -> None:
+    prod_manifest["dags"]["pausedOnCreation"] = paused
+    bag = load_dagbag(make_dags_folder(prod_manifest))
+    assert bag.import_errors == {}
+    assert {dag.is_paused_upon_creation for dag in bag.dags.values()} == {paused}
 
 
 # --- DAG layout rules -----------------------------------------------------------------------
@@ -244,7 +254,9 @@ def test_manifest_path_from_environment(
 def _only_error(bag: Any) -> str:
     assert len(bag.import_errors) == 1, bag.import_errors
     (path, message), *_ = bag.import_errors.items()
-    assert path.endswith(DAG_FILE)
+    assert path.endswith(PROBLEMS_FILE)  # never the file with the valid DAGs
+    assert message.startswith("InvalidSitesError: ")  # no traceback
+    assert "etl__manifest_problems" not in bag.dag_ids  # the placeholder is never kept
     return message
 
 
@@ -252,13 +264,12 @@ def test_missing_manifest_is_an_import_error_naming_the_file(make_dags_folder: M
     folder = make_dags_folder(None)
     bag = load_dagbag(folder)
     message = _only_error(bag)
-    assert "ManifestError" in message
     assert f"{folder / 'sites-manifest.json'} not found" in message
     assert bag.dag_ids == []
 
 
 def test_invalid_json_is_an_import_error(make_dags_folder: MakeFolder) -> None:
-    bag = load_dagbag(make_dags_folder(raw='{"version": 1, "sites": ['))
+    bag = load_dagbag(make_dags_folder(raw='{"version": 2, "sites": ['))
     message = _only_error(bag)
     assert "sites-manifest.json is not valid JSON" in message
     assert bag.dag_ids == []
@@ -267,10 +278,10 @@ def test_invalid_json_is_an_import_error(make_dags_folder: MakeFolder) -> None:
 def test_wrong_version_is_an_import_error_naming_the_field(
     make_dags_folder: MakeFolder, prod_manifest: dict[str, Any]
 ) -> None:
-    prod_manifest["version"] = 2
+    prod_manifest["version"] = 1
     bag = load_dagbag(make_dags_folder(prod_manifest))
     message = _only_error(bag)
-    assert "field 'version' is 2" in message
+    assert "field 'version' is 1, these DAGs read version 2" in message
     assert bag.dag_ids == []
 
 
@@ -280,31 +291,64 @@ def test_sites_must_be_a_list(make_dags_folder: MakeFolder, prod_manifest: dict[
     assert "field 'sites' must be a list" in message
 
 
+def test_dag_settings_must_be_there(
+    make_dags_folder: MakeFolder, prod_manifest: dict[str, Any]
+) -> None:
+    del prod_manifest["dags"]["pausedOnCreation"]
+    message = _only_error(load_dagbag(make_dags_folder(prod_manifest)))
+    assert "field 'dags.pausedOnCreation' must be a boolean" in message
+
+
 def test_one_bad_site_is_reported_and_the_others_still_load(
     make_dags_folder: MakeFolder, prod_manifest: dict[str, Any]
 ) -> None:
     del site_of(prod_manifest, "munich")["taskDefinitionFamily"]
-    with warnings.catch_warnings(record=True):  # conftest ignores these; record them here
-        warnings.simplefilter("always")
-        bag = load_dagbag(make_dags_folder(prod_manifest))
+    bag = load_dagbag(make_dags_folder(prod_manifest))
     message = _only_error(bag)
-    assert "InvalidSitesError" in message
     assert "1 invalid site(s) skipped" in message
     assert "sites[1] (site 'munich'): field 'taskDefinitionFamily' is missing" in message
     assert set(bag.dag_ids) == {"etl_hq__customers", "etl_hq__orders", "etl_dublin"}
-    # also a parse warning, and never a DAG for the placeholder
-    (warning,) = next(iter(bag.captured_warnings.values()))
-    assert "site 'munich'" in warning
-    assert "etl__invalid_sites" not in bag.dag_ids
+    assert all(dag.fileloc.endswith(DAG_FILE) for dag in bag.dags.values())
+
+
+@pytest.mark.parametrize(
+    ("network", "expected"),
+    [
+        (None, "sites-network.json not found"),
+        (
+            {"version": 1, "awsvpcConfiguration": {"subnets": [], "securityGroups": ["sg-1"]}},
+            "field 'awsvpcConfiguration.subnets' must be a non-empty list of ids",
+        ),
+        ({"version": 2}, "field 'version' is 2"),
+    ],
+    ids=["missing", "no-subnets", "version"],
+)
+def test_a_fargate_site_without_its_network_config_is_its_own_error(
+    make_dags_folder: MakeFolder,
+    prod_manifest: dict[str, Any],
+    network: dict[str, Any] | None,
+    expected: str,
+) -> None:
+    bag = load_dagbag(make_dags_folder(prod_manifest, network=network))
+    message = _only_error(bag)
+    assert "1 invalid site(s) skipped" in message
+    assert "sites[0] (site 'hq'): launchType FARGATE needs the awsvpc configuration" in message
+    assert expected in message
+    assert set(bag.dag_ids) == {"etl_munich", "etl_dublin"}  # EXTERNAL sites need no network
+
+
+def test_external_sites_alone_need_no_network_file(
+    make_dags_folder: MakeFolder, prod_manifest: dict[str, Any]
+) -> None:
+    prod_manifest["sites"] = [s for s in prod_manifest["sites"] if s["launchType"] == "EXTERNAL"]
+    bag = load_dagbag(make_dags_folder(prod_manifest, network=None))
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"etl_munich", "etl_dublin"}
 
 
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (
-            lambda s: s.update(networkConfiguration={"awsvpcConfiguration": {"subnets": ["s"]}}),
-            "field 'networkConfiguration' must be null for launchType EXTERNAL",
-        ),
         (lambda s: s.update(launchType="LAMBDA"), "field 'launchType' must be one of"),
         (lambda s: s["logs"].pop("group"), "field 'logs.group' is missing"),
         (
@@ -324,7 +368,7 @@ def test_one_bad_site_is_reported_and_the_others_still_load(
             "field 'placementConstraints[1].type' must be 'memberOf'",
         ),
     ],
-    ids=["network", "launch-type", "logs", "cron", "key-prefix", "duplicate", "constraint"],
+    ids=["launch-type", "logs", "cron", "key-prefix", "duplicate", "constraint"],
 )
 def test_bad_site_variants(
     make_dags_folder: MakeFolder, prod_manifest: dict[str, Any], edit: Any, expected: str

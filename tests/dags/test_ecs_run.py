@@ -1,4 +1,8 @@
-"""Run the generated tasks' operators against ECS: moto's server for RunTask, Stubber for waiting."""
+"""The RunTask request a generated task sends, as moto's server records it and as sent.
+
+Waiting, exit codes, logs, retries, SIGTERM and timeouts run through Airflow's own task runner
+in test_airflow_e2e.py; this checks the request itself (moto keeps no placement constraints).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import boto3
 import pendulum
 import pytest
 import requests
-from botocore.stub import Stubber
 from moto.server import ThreadedMotoServer
 
 from .conftest import MakeFolder, load_dagbag, site_of
@@ -55,7 +58,7 @@ def _context(task: Any) -> dict[str, Any]:
     ti = mock.Mock(dag_id=task.dag_id, task_id=task.task_id, run_id="scheduled__x", map_index=-1)
     return {
         "logical_date": LOGICAL_DATE,
-        "dag_run": mock.Mock(run_after=LOGICAL_DATE),
+        "dag_run": mock.Mock(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE),
         "ti": ti,
         "task_instance": ti,
         "params": {},
@@ -144,64 +147,3 @@ def test_run_task_against_moto(aws: str, munich_task: Any, prod_manifest: dict[s
     task.execute(context)
     assert task.arn == first
     assert len(sent) == 1
-
-
-def _stopped(arn: str, exit_code: int) -> dict[str, Any]:
-    container = {"name": "etl", "lastStatus": "STOPPED", "exitCode": exit_code}
-    return {"tasks": [{"taskArn": arn, "lastStatus": "STOPPED", "containers": [container]}]}
-
-
-@pytest.mark.parametrize("exit_code", [0, 1, 3])
-def test_waits_for_the_task_and_checks_the_exit_code(
-    aws: str, munich_task: Any, prod_manifest: dict[str, Any], exit_code: int
-) -> None:
-    from airflow.providers.amazon.aws.operators import ecs as ecs_module
-
-    site = site_of(prod_manifest, "munich")
-    task = munich_task
-    context = _context(task)
-    task.render_template_fields(context)
-    arn = f"arn:aws:ecs:{REGION}:123456789012:task/{site['cluster']}/0123456789abcdef"
-    task_id = arn.rsplit("/", 1)[1]
-
-    # the container's CloudWatch stream, where the operator reads the task's logs from
-    logs = boto3.client("logs", region_name=REGION, endpoint_url=aws)
-    logs.create_log_group(logGroupName=site["logs"]["group"])
-    stream = f"{site['logs']['streamPrefix']}/{task_id}"
-    logs.create_log_stream(logGroupName=site["logs"]["group"], logStreamName=stream)
-    now = int(pendulum.now("UTC").timestamp() * 1000)
-    logs.put_log_events(
-        logGroupName=site["logs"]["group"],
-        logStreamName=stream,
-        logEvents=[{"timestamp": now, "message": f"etl: done, exit {exit_code}"}],
-    )
-
-    with Stubber(task.client) as stub:
-        stub.add_response(
-            "list_tasks",
-            {"taskArns": []},
-            {"cluster": site["cluster"], "desiredStatus": "RUNNING", "startedBy": mock.ANY},
-        )
-        stub.add_response(
-            "run_task",
-            {"tasks": [{"taskArn": arn, "lastStatus": "PENDING"}], "failures": []},
-            {
-                "cluster": site["cluster"],
-                "taskDefinition": site["taskDefinitionFamily"],
-                "launchType": "EXTERNAL",
-                "placementConstraints": site["placementConstraints"],
-                "overrides": mock.ANY,
-                "startedBy": mock.ANY,
-            },
-        )
-        stub.add_response("describe_tasks", _stopped(arn, exit_code))  # the waiter
-        stub.add_response("describe_tasks", _stopped(arn, exit_code))  # the exit code check
-        if exit_code == 0:
-            last_log_line = task.execute(context)
-            assert last_log_line == "etl: done, exit 0"
-        else:
-            with pytest.raises(ecs_module.AirflowException, match="not in success state") as err:
-                task.execute(context)
-            assert f"etl: done, exit {exit_code}" in str(err.value)  # last logs in the error
-        stub.assert_no_pending_responses()
-    assert task._get_logs_stream_name() == stream

@@ -65,7 +65,7 @@ def moto() -> Iterator[MotoServer]:
 def _rendered_command(task: Any) -> list[str]:
     ti = mock.Mock(dag_id=task.dag_id, task_id=task.task_id, run_id="scheduled__x", map_index=-1)
     task.render_template_fields(
-        {"logical_date": LOGICAL_DATE, "dag_run": mock.Mock(run_after=LOGICAL_DATE), "ti": ti}
+        {"dag_run": mock.Mock(logical_date=LOGICAL_DATE, run_after=LOGICAL_DATE), "ti": ti}
     )
     (container,) = task.overrides["containerOverrides"]
     assert container["name"] == "etl"
