@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from components import policy_documents as docs
 from components.naming import Naming
 from hybridctl.capture import Capture, CapturedResource, capture
+from hybridctl.diff import describe_change
 from hybridctl.mocks import ACCOUNT_ID
+from hybridctl.plan import render_text
 from tests.program.conftest import of_type, one, policy_of, stack_with
 from tests.program.iam_eval import allows
 
@@ -318,3 +320,29 @@ def test_the_etl_is_told_its_catalog_and_the_typed_format(dev: Capture) -> None:
         assert env["ETL_FORMAT"] == "parquet"
         # The task definition waits for its database (the name comes from the resource).
         assert one(dev, GLUE_DATABASE, site).urn in task.dependencies
+
+
+# --- what hybridctl shows --------------------------------------------------------------------
+
+
+def test_plan_shows_where_each_catalog_lives_and_the_workgroups_limits(prod: Capture) -> None:
+    text = render_text(prod)
+    bucket = lake_bucket(prod).outputs["bucket"]
+    assert (
+        f"hybrid-prod-dublin-catalog  [hybrid_prod_dublin in eu-central-1, s3://{bucket}/dublin/]"
+        in text
+    )
+    assert (
+        f"lake-athena  [hybrid-prod: results s3://{bucket}/_athena/ SSE_KMS, 10 GB per query]"
+        in (text)
+    )
+
+
+def test_a_diff_names_what_changed_inside_a_container() -> None:
+    def container(**environment: str) -> str:
+        env = [{"name": k, "value": v} for k, v in environment.items()]
+        return json.dumps([{"name": "etl", "image": "i", "environment": env}])
+
+    old = container(ETL_SITE="hq", ETL_FORMAT="csv.gz")
+    new = container(ETL_SITE="hq", ETL_FORMAT="parquet", ETL_GLUE_DATABASE="hybrid_prod_hq")
+    assert describe_change(old, new) == "~etl (environment +ETL_GLUE_DATABASE ~ETL_FORMAT)"
