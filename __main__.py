@@ -17,6 +17,7 @@ platform = build_platform(config, dags_dir=Path(__file__).parent / "dags")
 
 pulumi.export("sitesManifest", platform.manifest)
 pulumi.export("lakeBucket", platform.lake.bucket_name)
+pulumi.export("athenaWorkgroup", platform.lake.workgroup_name)
 pulumi.export("dagBucket", platform.orchestrator.dag_bucket_name)
 pulumi.export("etlRepositoryUrl", platform.registry.repository_url)
 pulumi.export("airflowWebserverUrl", platform.orchestrator.webserver_url)
@@ -25,6 +26,7 @@ pulumi.export(
     {
         name: {
             "taskDefinitionFamily": site.task_definition.family,
+            "glueDatabase": site.glue_database.name,
             "dbSecret": site.secret_how_to,
             "activationExpires": site.activation_expires,
         }

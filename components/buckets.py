@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pulumi
 import pulumi_aws as aws
 
-from components.policy_documents import tls_only_bucket_policy
+from components.policy_documents import Document, tls_only_bucket_policy
 
 
 def guard_bucket(
@@ -15,8 +16,13 @@ def guard_bucket(
     bucket: aws.s3.Bucket,
     key_arn: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
+    bucket_policy: Callable[[str], Document] = tls_only_bucket_policy,
 ) -> list[pulumi.Resource]:
-    """Attach the settings the `lake-*` policies require; returns them for `depends_on`."""
+    """Attach the settings the `lake-*` policies require; returns them for `depends_on`.
+
+    `bucket_policy` (of the bucket's ARN) must keep the TLS-only statement; a bucket may add its
+    own denies to it.
+    """
     encryption = aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
         bucket=bucket.bucket,
@@ -49,7 +55,7 @@ def guard_bucket(
     tls_only = aws.s3.BucketPolicy(
         f"{name}-tls-only",
         bucket=bucket.bucket,
-        policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+        policy=bucket.arn.apply(lambda arn: json.dumps(bucket_policy(arn))),
         # S3 rejects a bucket policy while the public access block is being written.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[public_access])),
     )

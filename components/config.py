@@ -10,6 +10,7 @@ so that a mistake there is reported as a policy violation with its remediation.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import re
@@ -28,6 +29,22 @@ from components.schedules import ScheduleError, check_schedule
 DNS_LABEL = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]", re.ASCII)
 EXTRACT_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}", re.ASCII)
 REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", re.ASCII)
+# A MySQL column name as written unquoted (what an interval filter names).
+COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,63}", re.ASCII)
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+# The named parameters an incremental extract's query carries: the DAG fills them from the
+# run's data interval and the ETL binds them through the driver. Full extracts get none.
+INTERVAL_PARAMETERS = ("interval_start", "interval_end")
+# Schedules whose runs have no fixed data interval to extract (docs/contracts.md section 1).
+NO_INTERVAL = {
+    "@once": "makes one run with no data interval",
+    "@continuous": "starts a run as soon as the last ends, each from the previous end to now, "
+    "so a retry or backfill cannot recreate an interval",
+}
+# Athena refuses a per-query cutoff below 10 MB; 1 PB is far beyond any sane single query.
+GB = 1_000_000_000
+MAX_CUTOFF_GB = 1_000_000
 
 # The keys of the project's namespace the program reads; anything else is a mistake.
 SITES_KEY = f"{PROJECT}:sites"
@@ -101,10 +118,46 @@ class Database(_CamelModel):
         return port
 
 
+class Incremental(_CamelModel):
+    """An extract bound to its run's data interval: `WHERE <column> >= :interval_start AND
+    <column> < :interval_end`, and Airflow catches up interval by interval from `start`."""
+
+    column: str
+    start: datetime.date
+
+    @field_validator("column")
+    @classmethod
+    def _column_name(cls, column: str) -> str:
+        if not fullmatch(COLUMN, column):
+            raise ValueError(
+                "must be a column name: 1-64 letters, digits, _ and $, not starting with a digit"
+            )
+        return column
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _utc_date(cls, start: Any) -> Any:
+        """A date as written, YYYY-MM-DD (no time: intervals start on the schedule's ticks)."""
+        if isinstance(start, datetime.datetime) or not isinstance(start, str | datetime.date):
+            raise ValueError("must be a date written YYYY-MM-DD (the first data interval, UTC)")
+        if isinstance(start, str):
+            if not fullmatch(ISO_DATE, start):
+                raise ValueError(
+                    f"{start!r} is not a date written YYYY-MM-DD (the first data interval, UTC)"
+                )
+            try:
+                return datetime.date.fromisoformat(start)
+            except ValueError:
+                raise ValueError(f"{start!r} is not a calendar date") from None
+        return start
+
+
 class Extract(_CamelModel):
     name: str
     query: str
     schedule: str | None = "@daily"
+    # Absent: a full extract (the default), which re-reads what its query selects every run.
+    incremental: Incremental | None = None
 
     @field_validator("name")
     @classmethod
@@ -266,11 +319,29 @@ class Orchestrator(_CamelModel):
         return self
 
 
+class Athena(_CamelModel):
+    """The environment's Athena workgroup: what one query may scan before Athena cancels it."""
+
+    bytes_scanned_cutoff_gb: int = 10
+
+    @field_validator("bytes_scanned_cutoff_gb")
+    @classmethod
+    def _cutoff(cls, gigabytes: int) -> int:
+        if not 1 <= gigabytes <= MAX_CUTOFF_GB:
+            raise ValueError(f"must be between 1 and {MAX_CUTOFF_GB} (gigabytes, 10^9 bytes)")
+        return gigabytes
+
+    @property
+    def bytes_scanned_cutoff(self) -> int:
+        return self.bytes_scanned_cutoff_gb * GB
+
+
 class Platform(_CamelModel):
     environment: str
     network: Network = Network()
     data_lake: DataLake = DataLake()
     orchestrator: Orchestrator = Orchestrator()
+    athena: Athena = Athena()
     log_retention_days: int = 90
     etl_image_tag: str = "0.1.0"
 
@@ -471,6 +542,7 @@ def parse_config(
                     )
                 )
         site = _validate(Site, raw_site, where, SITES_KEY, problems, prefix=(index,))
+        problems.extend(_extract_rules(index, raw_site))
         if site is None:
             continue
         site_models.append((index, site))
@@ -525,6 +597,102 @@ def _site_rules(
             )
         )
     return problems
+
+
+def _extract_rules(index: int, raw_site: Any) -> list[Problem]:
+    """Named parameters and schedule of each extract, as its DAG and the ETL will use them.
+
+    Run on every extract whose query and schedule are valid, whatever else is wrong in its site
+    or its `incremental` block, so one mistake does not hide the next.
+    """
+    if not isinstance(raw_site, dict) or not isinstance(raw_site.get("extracts"), list):
+        return []
+    where = site_label(index, raw_site.get("name"))
+    problems: list[Problem] = []
+    for number, raw in enumerate(raw_site["extracts"]):
+        if not isinstance(raw, dict):
+            continue
+        try:
+            extract = Extract.model_validate({k: v for k, v in raw.items() if k != "incremental"})
+        except ValidationError:
+            continue  # reported by the site's own validation
+        incremental = raw.get("incremental")
+        column = incremental.get("column") if isinstance(incremental, dict) else None
+        problems.extend(
+            _interval_rules(
+                f"{where}.extracts[{number}]",
+                (index, "extracts", number),
+                extract,
+                incremental=incremental is not None,
+                column=column if isinstance(column, str) and fullmatch(COLUMN, column) else None,
+            )
+        )
+    return problems
+
+
+def _interval_rules(
+    where: str, path: Path, extract: Extract, *, incremental: bool, column: str | None
+) -> list[Problem]:
+    checked = check_query(extract.query)  # the query validated already
+    parameters = checked.parameters
+    problems = []
+
+    def problem(field: tuple[str, ...], message: str) -> None:
+        problems.append(Problem(f"{where}.{'.'.join(field)}", message, SITES_KEY, (*path, *field)))
+
+    if not incremental:
+        if parameters:
+            problem(
+                ("query",),
+                f"uses named parameters ({', '.join(f':{p}' for p in parameters)}) but only an "
+                "incremental extract gets any: add `incremental: {column, start}` to bind "
+                ":interval_start and :interval_end to the run's data interval, or remove them",
+            )
+        return problems
+    missing = [p for p in INTERVAL_PARAMETERS if p not in parameters]
+    unknown = [p for p in parameters if p not in INTERVAL_PARAMETERS]
+    if missing:
+        problem(
+            ("query",),
+            "an incremental extract filters on its data interval with both :interval_start and "
+            f":interval_end; missing {', '.join(f':{p}' for p in missing)}",
+        )
+    if unknown:
+        problem(
+            ("query",),
+            f"named parameters {', '.join(f':{p}' for p in unknown)} have no value: an "
+            "incremental extract gets only :interval_start and :interval_end",
+        )
+    if extract.schedule is None:
+        problem(
+            ("schedule",),
+            "an incremental extract needs a schedule: its runs are the data intervals the "
+            "schedule makes (null would only run when triggered, with no interval)",
+        )
+    elif extract.schedule in NO_INTERVAL:
+        problem(
+            ("schedule",),
+            f"'{extract.schedule}' {NO_INTERVAL[extract.schedule]}: an incremental extract "
+            "needs a cron expression or a preset such as @daily",
+        )
+    if column is not None and not mentions(checked.sql, column):
+        problem(
+            ("incremental", "column"),
+            f"'{column}' does not appear in the query: name the column the interval filters "
+            "on (WHERE <column> >= :interval_start AND <column> < :interval_end)",
+        )
+    return problems
+
+
+def mentions(sql: str, column: str) -> bool:
+    """Whether `column` appears in the query as a name (any case, bare or `quoted`).
+
+    Comments are already gone from `sql` (the shared check strips them); a name that appears
+    only inside a string literal would still count, which the ETL's own check cannot tell.
+    """
+    name = re.escape(column)
+    pattern = rf"(?<![A-Za-z0-9_$`]){name}(?![A-Za-z0-9_$`])|`{name}`"
+    return re.search(pattern, sql, re.IGNORECASE) is not None
 
 
 def _retired(raw: Any, problems: list[Problem]) -> list[str]:

@@ -41,6 +41,7 @@ def site_entry(site: SiteConfig, *, naming: Naming, cluster: str) -> dict[str, A
         },
         "secretId": naming.secret(site.name),
         "lakePrefix": site.name,
+        "glueDatabase": naming.glue_database(site.name),
         "placementConstraints": placement_constraints(site.name)
         if launch_type == "EXTERNAL"
         else [],
@@ -50,6 +51,12 @@ def site_entry(site: SiteConfig, *, naming: Naming, cluster: str) -> dict[str, A
                 "query": e.query,
                 "schedule": e.schedule,
                 "keyPrefix": f"{site.name}/{e.name}",
+                "incremental": {
+                    "column": e.incremental.column,
+                    "start": e.incremental.start.isoformat(),
+                }
+                if e.incremental
+                else None,
             }
             for e in site.extracts
         ],

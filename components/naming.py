@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 CONTAINER_NAME = "etl"
 LOG_STREAM_PREFIX = "etl"
+# The lake prefix Athena writes query results to. Site prefixes are DNS labels, which start with
+# a letter, so no site's prefix (or task role) can be this one.
+ATHENA_RESULTS_PREFIX = "_athena/"
 MANIFEST_KEY = "sites-manifest.json"
 NETWORK_KEY = "sites-network.json"
 PROJECT = "hybrid-airflow"
@@ -25,6 +28,7 @@ SITE_RESOURCE_SUFFIXES = (
     "agent-ecs",
     "activation",
     "hosts",
+    "catalog",
 )
 
 
@@ -52,6 +56,17 @@ class Naming:
 
     def secret(self, site: str) -> str:
         return f"hybrid/{self.environment}/{site}/db"
+
+    def glue_database(self, site: str) -> str:
+        """`hybrid_<env>_<site>`: Glue and Athena names are lowercase with underscores.
+
+        One-to-one: site names and environments are DNS labels, which never contain `_`.
+        """
+        return f"hybrid_{self.environment}_{site}".replace("-", "_")
+
+    @property
+    def athena_workgroup(self) -> str:
+        return self.prefix
 
     def shared_cluster(self, region: str, platform_region: str) -> str:
         """The shared cluster of a region; the platform region's keeps the short name."""

@@ -40,6 +40,8 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
             site_prefixes=[site.name for site in config.sites],
             retention_days=config.platform.data_lake.retention_days,
             retired_prefixes=config.retired_sites,
+            bytes_scanned_cutoff=config.platform.athena.bytes_scanned_cutoff,
+            account_id=account_id,
         ),
     )
     registry = ImageRegistry("registry", ImageRegistryArgs(naming=naming))
@@ -52,6 +54,7 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
         lake_bucket_name=lake.bucket_name,
         lake_bucket_arn=lake.bucket_arn,
         lake_key_arn=lake.key_arn,
+        lake_region=config.region,
         repository_url=registry.repository_url,
         repository_arn=registry.repository_arn,
         image_tag=config.platform.etl_image_tag,

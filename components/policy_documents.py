@@ -10,9 +10,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.naming import iam_sid
+from components.naming import ATHENA_RESULTS_PREFIX, iam_sid
 
 Document = dict[str, Any]
+
+# What the ETL does to its own Glue database after a successful run (docs/contracts.md, section 3):
+# create or widen the extract's table, then add or replace the run's partition.
+GLUE_TABLE_ACTIONS = (
+    "glue:GetTable",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:CreatePartition",
+    "glue:BatchCreatePartition",
+    "glue:DeletePartition",
+    "glue:BatchDeletePartition",
+)
+ATHENA_SERVICE = "athena.amazonaws.com"
 
 
 def document(*statements: dict[str, Any]) -> Document:
@@ -38,6 +53,27 @@ def assume_role(service: str) -> Document:
     )
 
 
+@dataclass(frozen=True)
+class GlueDatabaseArns:
+    """The ARNs Glue authorises a table or partition call on: catalog, database, its tables.
+
+    Glue checks every level, so a grant on the catalog alone reaches no database.
+    """
+
+    catalog: str
+    database: str
+    tables: str
+
+    @classmethod
+    def of(cls, *, region: str, account_id: str, database: str) -> GlueDatabaseArns:
+        head = f"arn:aws:glue:{region}:{account_id}"
+        return cls(
+            catalog=f"{head}:catalog",
+            database=f"{head}:database/{database}",
+            tables=f"{head}:table/{database}/*",
+        )
+
+
 def task_role_policy(
     *,
     site: str,
@@ -46,8 +82,9 @@ def task_role_policy(
     lake_bucket_arn: str,
     lake_key_arn: str,
     log_group_arn: str,
+    glue: GlueDatabaseArns,
 ) -> Document:
-    """The ETL of one site: its own secret, its own lake prefix, its own log group."""
+    """The ETL of one site: its own secret, lake prefix, log group and Glue database."""
     statements = [
         allow("ReadOwnDbSecret", ["secretsmanager:GetSecretValue"], [secret_arn]),
         allow(
@@ -70,6 +107,8 @@ def task_role_policy(
         allow(
             "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
+        allow("ReadOwnGlueDatabase", ["glue:GetDatabase"], [glue.catalog, glue.database]),
+        allow("WriteOwnGlueTables", GLUE_TABLE_ACTIONS, [glue.catalog, glue.database, glue.tables]),
     ]
     if secret_key_arn:
         statements.insert(1, allow("DecryptOwnDbSecret", ["kms:Decrypt"], [secret_key_arn]))
@@ -257,6 +296,28 @@ def tls_only_bucket_policy(bucket_arn: str) -> Document:
             "Resource": [bucket_arn, f"{bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
+    )
+
+
+def lake_bucket_policy(bucket_arn: str) -> Document:
+    """TLS only, and query results under `_athena/` written by Athena only.
+
+    Athena writes a query's results with the caller's own credentials; `aws:CalledVia` names
+    Athena on exactly those requests. So no principal (an ETL task role, a person with broad S3
+    rights) can drop objects into the results prefix directly, and what is there came from a
+    query of the workgroup.
+    """
+    tls = tls_only_bucket_policy(bucket_arn)
+    return document(
+        *tls["Statement"],
+        {
+            "Sid": "AthenaResultsOnlyFromAthena",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/{ATHENA_RESULTS_PREFIX}*",
+            "Condition": {"ForAllValues:StringNotEquals": {"aws:CalledVia": [ATHENA_SERVICE]}},
+        },
     )
 
 

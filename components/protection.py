@@ -1,4 +1,5 @@
-"""Which resources outlive a mistake: a regulated site's KMS key, DB secret and log group.
+"""Which resources outlive a mistake: a regulated site's KMS key, DB secret, log group and
+Glue database.
 
 Both Pulumi options, for different mistakes:
 
@@ -12,7 +13,15 @@ Both Pulumi options, for different mistakes:
   window once someone deletes it) stays for the same audit period. Deleting them for good is a
   deliberate AWS call after that period, never a side effect of a config edit.
 
-Standard sites keep the defaults: nothing regulated depends on their trail.
+The Glue database is the catalog of the site's lake data (its tables, their columns, one
+partition per run), and that data outlives the site: the lake's `retain-<site>` rule keeps
+expiring it on schedule after the site is retired. A regulated site's catalog is part of its
+record and follows its data, so it is kept like the key, secret and log group: a typo cannot drop
+it, and once released it stays queryable until the data it describes has expired. Deleting it
+deletes metadata only, never lake objects.
+
+Standard sites keep the defaults: nothing regulated depends on their trail, and their catalog can
+be rebuilt from the lake (`run=` partitions and each run's `_manifest.json`).
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ import pulumi
 KMS_KEY = "aws:kms/key:Key"
 SECRET = "aws:secretsmanager/secret:Secret"  # noqa: S105 (a type token)
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-PROTECTED_TYPES = frozenset({KMS_KEY, SECRET, LOG_GROUP})
+GLUE_DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
+PROTECTED_TYPES = frozenset({KMS_KEY, SECRET, LOG_GROUP, GLUE_DATABASE})
 
 
 def is_protected(resource_type: str, residency: str | None) -> bool:

@@ -1,8 +1,9 @@
 """Site: everything one site needs to run its extracts, and nothing another site can use.
 
-Per site: its DB secret (a CMK of its own when regulated), a log group, an execution role and a
-least-privilege task role, the ETL task definition, and for sites with their own hosts the ECS
-Anywhere registration (agent role + SSM activation) with the install command for the admin.
+Per site: its DB secret (a CMK of its own when regulated), a log group, a Glue database (in the
+lake's region, beside the data it catalogs), an execution role and a least-privilege task role,
+the ETL task definition, and for sites with their own hosts the ECS Anywhere registration (agent
+role + SSM activation) with the install command for the admin.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from components.naming import (
     placement_constraints,
     site_child_urn,
 )
-from components.protection import KMS_KEY, LOG_GROUP, SECRET, keep
+from components.protection import GLUE_DATABASE, KMS_KEY, LOG_GROUP, SECRET, keep
 
 INSTALL_SCRIPT_URL = "https://amazon-ecs-agent.s3.amazonaws.com/ecs-anywhere-install-latest.sh"
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -43,6 +44,7 @@ class SharedRefs:
     lake_bucket_name: pulumi.Input[str]
     lake_bucket_arn: pulumi.Input[str]
     lake_key_arn: pulumi.Input[str]
+    lake_region: str  # the platform region: the lake, and every site's Glue database
     repository_url: pulumi.Input[str]
     repository_arn: pulumi.Input[str]
     image_tag: str
@@ -57,6 +59,8 @@ def etl_container_definitions(
     bucket: str,
     region: str,
     log_group: str,
+    glue_database: str,
+    glue_region: str,
 ) -> list[dict[str, Any]]:
     """The ETL container as docs/contracts.md section 3 defines it: no credential in it."""
     environment = {
@@ -65,7 +69,9 @@ def etl_container_definitions(
         "ETL_SITE": site,
         "ETL_REGION": region,
         "AWS_REGION": region,
-        "ETL_FORMAT": "csv.gz",
+        "ETL_FORMAT": "parquet",
+        "ETL_GLUE_DATABASE": glue_database,
+        "ETL_GLUE_REGION": glue_region,
     }
     return [
         {
@@ -123,6 +129,7 @@ class Site(pulumi.ComponentResource):
 
     grant: pulumi.Output[docs.SiteGrant]
     task_definition: aws.ecs.TaskDefinition
+    glue_database: aws.glue.CatalogDatabase
     secret: aws.secretsmanager.Secret
     secret_how_to: pulumi.Output[str]
     install_command: pulumi.Output[str] | None
@@ -145,6 +152,7 @@ class Site(pulumi.ComponentResource):
         secret_key = self._secret_key() if self._site.residency == "regulated" else None
         self.secret = self._db_secret(secret_key)
         self.secret_how_to = self._secret_value()
+        self.glue_database = self._glue_database()
         execution_role = self._execution_role(log_group)
         task_role = self._task_role(log_group, secret_key)
         self.task_definition = self._task_definition(execution_role, task_role)
@@ -157,6 +165,7 @@ class Site(pulumi.ComponentResource):
             {
                 "taskDefinitionArn": self.task_definition.arn,
                 "secretArn": self.secret.arn,
+                "glueDatabase": self.glue_database.name,
                 "installCommand": self.install_command,
                 "activationExpires": self.activation_expires,
             }
@@ -212,6 +221,21 @@ class Site(pulumi.ComponentResource):
             region=site.region,
             tags=self._tags,
             opts=self._kept(SECRET),
+        )
+
+    def _glue_database(self) -> aws.glue.CatalogDatabase:
+        """The catalog of the site's lake prefix: the ETL adds a table per extract and a
+        partition per run. It lives where the data does, in the lake's region."""
+        site, shared = self._site, self._shared
+        return aws.glue.CatalogDatabase(
+            self._named("catalog"),
+            name=self._naming.glue_database(site.name),
+            description=f"Extracts of site {site.name} ({site.residency}): one table per "
+            "extract, one partition per run",
+            location_uri=pulumi.Output.concat("s3://", shared.lake_bucket_name, f"/{site.name}/"),
+            region=shared.lake_region,
+            tags=self._tags,
+            opts=self._kept(GLUE_DATABASE),
         )
 
     def _secret_value(self) -> pulumi.Output[str]:
@@ -270,9 +294,9 @@ class Site(pulumi.ComponentResource):
     def _task_role(
         self, log_group: aws.cloudwatch.LogGroup, secret_key: aws.kms.Key | None
     ) -> aws.iam.Role:
-        """What the ETL itself may do: its own secret, lake prefix and log group only."""
+        """What the ETL itself may do: its own secret, lake prefix, log group and Glue database."""
         role = self._role("task", "ecs-tasks.amazonaws.com", "etl-task")
-        site_name = self._site.name
+        site_name, lake_region = self._site.name, self._shared.lake_region
         aws.iam.RolePolicy(
             self._named("task"),
             role=role.name,
@@ -282,6 +306,8 @@ class Site(pulumi.ComponentResource):
                 self._shared.lake_bucket_arn,
                 self._shared.lake_key_arn,
                 log_group.arn,
+                self._shared.account_id,
+                self.glue_database.name,
             ).apply(
                 lambda a: json.dumps(
                     docs.task_role_policy(
@@ -291,6 +317,9 @@ class Site(pulumi.ComponentResource):
                         lake_bucket_arn=a[2],
                         lake_key_arn=a[3],
                         log_group_arn=a[4],
+                        glue=docs.GlueDatabaseArns.of(
+                            region=lake_region, account_id=a[5], database=a[6]
+                        ),
                     )
                 )
             ),
@@ -308,7 +337,10 @@ class Site(pulumi.ComponentResource):
         on_own_hosts = launch_type in ("EXTERNAL", "EC2")
         constraints = placement_constraints(site.name) if launch_type == "EXTERNAL" else []
         container_definitions = pulumi.Output.all(
-            shared.repository_url, self.secret.arn, shared.lake_bucket_name
+            shared.repository_url,
+            self.secret.arn,
+            shared.lake_bucket_name,
+            self.glue_database.name,  # and the task waits for the database to exist
         ).apply(
             lambda a: json.dumps(
                 etl_container_definitions(
@@ -318,6 +350,8 @@ class Site(pulumi.ComponentResource):
                     bucket=a[2],
                     region=site.region,
                     log_group=naming.log_group(site.name),
+                    glue_database=a[3],
+                    glue_region=shared.lake_region,
                 )
             )
         )

@@ -327,7 +327,7 @@ def describe_change(old: Any, new: Any) -> str:
     return f"{_short(old)} -> {_short(new)}"
 
 
-def _list_change(old: list[Any], new: list[Any]) -> str:
+def _list_change(old: list[Any], new: list[Any], *, detail: bool = True) -> str:
     identity = _identity(old + new)
     if identity is None:
         return f"{len(old)} -> {len(new)} items"
@@ -335,8 +335,28 @@ def _list_change(old: list[Any], new: list[Any]) -> str:
     after = {str(item[identity]): item for item in new}
     parts = [f"+{k}" for k in after if k not in before]
     parts += [f"-{k}" for k in before if k not in after]
-    parts += [f"~{k}" for k in after if k in before and before[k] != after[k]]
+    for k in after:
+        if k in before and before[k] != after[k]:
+            inner = _item_change(before[k], after[k], identity) if detail else ""
+            parts.append(f"~{k}" + (f" ({inner})" if inner else ""))
     return " ".join(parts)
+
+
+def _item_change(old: dict[str, Any], new: dict[str, Any], identity: str) -> str:
+    """What changed inside one list item, one level deep: `environment +ETL_GLUE_DATABASE`."""
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        if key == identity or old.get(key) == new.get(key):
+            continue
+        if key not in old:
+            parts.append(f"+{key}")
+        elif key not in new:
+            parts.append(f"-{key}")
+        elif isinstance(old[key], list) and isinstance(new[key], list):
+            parts.append(f"{key} {_list_change(old[key], new[key], detail=False)}")
+        else:
+            parts.append(key)
+    return ", ".join(parts)
 
 
 def _identity(items: list[Any]) -> str | None:

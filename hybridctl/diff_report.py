@@ -58,7 +58,8 @@ def _header(group: Group) -> str:
 def _regulated_removal(group: Group) -> list[str]:
     kept = group.count("keep")
     return _wrap(
-        f"! regulated site removed. Its {kept} protected resources (key, DB secret, log group) "
+        f"! regulated site removed. Its {kept} protected resources (key, DB secret, log group, "
+        "Glue database) "
         "make `pulumi up` stop until you run `pulumi state unprotect` on each "
         "(`hybridctl site remove` prints the commands); after that they stay in AWS. "
         "Deregister the site's hosts before the update: a cluster with hosts cannot be deleted.",

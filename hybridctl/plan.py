@@ -82,4 +82,13 @@ def _detail(resource: CapturedResource) -> str:
         )
     if resource.type == "aws:secretsmanager/secret:Secret":
         return "  [customer-managed key]" if inputs.get("kmsKeyId") else "  [AWS managed key]"
+    if resource.type == "aws:glue/catalogDatabase:CatalogDatabase":
+        return f"  [{inputs.get('name')} in {inputs.get('region')}, {inputs.get('locationUri')}]"
+    if resource.type == "aws:athena/workgroup:Workgroup":
+        configuration = inputs.get("configuration") or {}
+        results = configuration.get("resultConfiguration") or {}
+        encryption = (results.get("encryptionConfiguration") or {}).get("encryptionOption")
+        cutoff = configuration.get("bytesScannedCutoffPerQuery")
+        limit = f"{cutoff / 1e9:g} GB per query" if isinstance(cutoff, int | float) else "no limit"
+        return f"  [{inputs.get('name')}: results {results.get('outputLocation')} {encryption}, {limit}]"
     return ""

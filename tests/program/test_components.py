@@ -13,6 +13,7 @@ from tests.program.conftest import DB_PASSWORD, arn_of, of_type, one, policy_of
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 SECRET = "aws:secretsmanager/secret:Secret"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+GLUE_DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
 REGULATED = ("munich", "dublin")
 
 
@@ -76,9 +77,15 @@ def test_cloud_site_runs_on_fargate_in_the_private_subnets(prod: Capture) -> Non
 
 
 def test_regional_resources_of_a_site_live_in_its_region(prod: Capture) -> None:
-    dublin = [r for r in prod.custom() if r.site == "dublin" and not r.type.startswith("aws:iam")]
+    """Everything but the catalog, which lives beside the data it describes, in the lake."""
+    dublin = [
+        r
+        for r in prod.custom()
+        if r.site == "dublin" and not r.type.startswith("aws:iam") and r.type != GLUE_DATABASE
+    ]
     assert dublin
     assert {r.inputs.get("region") for r in dublin} == {"eu-west-1"}
+    assert one(prod, GLUE_DATABASE, "dublin").inputs["region"] == "eu-central-1"
 
 
 def test_container_gets_its_config_from_the_contract_and_no_credentials(prod: Capture) -> None:
@@ -92,7 +99,9 @@ def test_container_gets_its_config_from_the_contract_and_no_credentials(prod: Ca
         "ETL_SITE": "munich",
         "ETL_REGION": "eu-central-1",
         "AWS_REGION": "eu-central-1",
-        "ETL_FORMAT": "csv.gz",
+        "ETL_FORMAT": "parquet",
+        "ETL_GLUE_DATABASE": "hybrid_prod_munich",
+        "ETL_GLUE_REGION": "eu-central-1",
     }
     assert container["image"].endswith("/hybrid-prod-etl:0.1.0")
     assert container["logConfiguration"]["options"] == {
@@ -108,6 +117,9 @@ def test_task_role_reaches_only_its_own_secret_prefix_and_logs(prod: Capture, si
     resources = {tuple(s["Action"]): s["Resource"] for s in policy_of(policy)["Statement"]}
     lake = next(r for r in of_type(prod, "aws:s3/bucket:Bucket") if r.name == "lake-bucket")
     lake_arn = lake.outputs["arn"]
+    database = one(prod, GLUE_DATABASE, site).inputs["name"]
+    glue_catalog = "arn:aws:glue:eu-central-1:123456789012:catalog"
+    glue_database = f"arn:aws:glue:eu-central-1:123456789012:database/{database}"
     expected = {
         ("secretsmanager:GetSecretValue",): [arn_of(prod, SECRET, site)],
         (
@@ -123,6 +135,18 @@ def test_task_role_reaches_only_its_own_secret_prefix_and_logs(prod: Capture, si
         ("logs:CreateLogStream", "logs:PutLogEvents"): [
             arn_of(prod, "aws:cloudwatch/logGroup:LogGroup", site) + ":*"
         ],
+        ("glue:GetDatabase",): [glue_catalog, glue_database],
+        (
+            "glue:BatchCreatePartition",
+            "glue:BatchDeletePartition",
+            "glue:CreatePartition",
+            "glue:CreateTable",
+            "glue:DeletePartition",
+            "glue:GetPartition",
+            "glue:GetPartitions",
+            "glue:GetTable",
+            "glue:UpdateTable",
+        ): [glue_catalog, glue_database, f"{glue_database.replace(':database/', ':table/')}/*"],
     }
     if site in REGULATED:
         expected[("kms:Decrypt",)] = [arn_of(prod, "aws:kms/key:Key", site)]
@@ -255,7 +279,7 @@ def test_lake_key_rotates_and_each_site_has_a_retention_rule(prod: Capture) -> N
         prod, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", None
     ).inputs["rules"]
     prefixes = {r["filter"]["prefix"]: r.get("expiration", {}).get("days") for r in rules}
-    assert prefixes == {"": None, "hq/": 365, "munich/": 365, "dublin/": 365}
+    assert prefixes == {"": None, "hq/": 365, "munich/": 365, "dublin/": 365, "_athena/": 7}
 
 
 def test_ecr_scans_on_push_with_immutable_tags(prod: Capture) -> None:

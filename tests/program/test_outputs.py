@@ -89,6 +89,7 @@ def test_prod_manifest_content(prod: Capture) -> None:
         },
         "secretId": one(prod, "aws:secretsmanager/secret:Secret", "munich").inputs["name"],
         "lakePrefix": "munich",
+        "glueDatabase": "hybrid_prod_munich",
         "placementConstraints": [{"type": "memberOf", "expression": "attribute:site == munich"}],
         "extracts": [
             {
@@ -96,6 +97,7 @@ def test_prod_manifest_content(prod: Capture) -> None:
                 "query": "SELECT id, ward, admitted_at, discharged_at FROM admissions",
                 "schedule": "0 3 * * *",
                 "keyPrefix": "munich/patients",
+                "incremental": None,
             }
         ],
     }
@@ -105,6 +107,17 @@ def test_prod_manifest_content(prod: Capture) -> None:
     assert hq["launchType"] == "FARGATE"
     assert hq["placementConstraints"] == []
     assert [e["keyPrefix"] for e in hq["extracts"]] == ["hq/customers", "hq/orders"]
+    assert [e["incremental"] for e in hq["extracts"]] == [
+        None,
+        {"column": "created_at", "start": "2026-11-01"},
+    ]
+    assert hq["extracts"][1]["query"] == (
+        "SELECT id, customer_id, total, currency, created_at FROM orders "
+        "WHERE created_at >= :interval_start AND created_at < :interval_end"
+    )
+    assert {s["glueDatabase"] for s in sites.values()} == {
+        one(prod, "aws:glue/catalogDatabase:CatalogDatabase", name).inputs["name"] for name in sites
+    }
 
 
 def test_manifest_holds_only_values_the_program_writes(prod: Capture) -> None:

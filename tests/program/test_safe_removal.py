@@ -16,6 +16,7 @@ KEPT_TYPES = {
     "aws:kms/key:Key",
     "aws:secretsmanager/secret:Secret",
     "aws:cloudwatch/logGroup:LogGroup",
+    "aws:glue/catalogDatabase:CatalogDatabase",
 }
 
 
@@ -69,6 +70,7 @@ def test_a_retired_sites_lake_prefix_keeps_its_retention_rule() -> None:
         "retain-munich": ("munich/", 365),
         "retain-dublin": ("dublin/", 365),
         "retain-old-plant": ("old-plant/", 365),
+        "expire-athena-results": ("_athena/", 7),
     }
     assert of_type(captured, "aws:ecs/taskDefinition:TaskDefinition", "dublin") == []
     manifest = json.loads(captured.manifest_text() or "{}")

@@ -107,7 +107,8 @@ def test_add_then_remove_a_site(repo: Path) -> None:
     groups = {g["group"]: g for g in diff["groups"]}
     assert set(groups) == {"shared", "lyon"}
     new_site = {(r.type, r.name) for r in capture(load(stack_file)).custom() if r.site == "lyon"}
-    assert len(new_site) == 14
+    assert len(new_site) == 15
+    assert ("aws:glue/catalogDatabase:CatalogDatabase", "hybrid-prod-lyon-catalog") in new_site
     assert names(groups["lyon"]["changes"], "create") == new_site
     assert {c["action"] for c in groups["lyon"]["changes"]} == {"create"}
     shared = {c["name"]: c for c in groups["shared"]["changes"]}
@@ -125,7 +126,7 @@ def test_add_then_remove_a_site(repo: Path) -> None:
     code, text, _ = run("plan", "--stack-file", str(stack_file), "--diff")
     assert code == 0
     assert max(len(line) for line in text.splitlines()) <= 100
-    assert "site lyon (new): regulated onprem, EXTERNAL in eu-west-1 -- 14 to create" in text
+    assert "site lyon (new): regulated onprem, EXTERNAL in eu-west-1 -- 15 to create" in text
     assert "\n  + etl_lyon\n" in text
 
     # --- remove (after the add was committed, i.e. deployed) ---------------------------
@@ -158,6 +159,7 @@ def test_add_then_remove_a_site(repo: Path) -> None:
         ("aws:kms/key:Key", "hybrid-prod-lyon-secrets"),
         ("aws:secretsmanager/secret:Secret", "hybrid-prod-lyon-db"),
         ("aws:cloudwatch/logGroup:LogGroup", "hybrid-prod-lyon-logs"),
+        ("aws:glue/catalogDatabase:CatalogDatabase", "hybrid-prod-lyon-catalog"),
     }
     assert names(group["changes"], "keep") == kept
     assert names(group["changes"], "delete") == new_site - kept
