@@ -25,7 +25,7 @@ from components.config import (
     secret_command,
 )
 from components.naming import Naming, site_child_urn
-from components.protection import LOG_GROUP, PROTECTED_TYPES, SECRET
+from components.protection import GLUE_DATABASE, LOG_GROUP, PROTECTED_TYPES, SECRET
 from hybridctl import diff, diff_report, site_edit
 from hybridctl.allowed_regions import policy_config_path, region_warnings
 from hybridctl.cli import (
@@ -245,7 +245,12 @@ def _remove_steps(stack: str, config: StackConfig, site: Site) -> str:
         urns = [
             site_child_urn(stack, token, naming.site(site.name, what))
             for token, what in sorted(
-                {"aws:kms/key:Key": "secrets", SECRET: "db", LOG_GROUP: "logs"}.items()
+                {
+                    "aws:kms/key:Key": "secrets",
+                    SECRET: "db",
+                    LOG_GROUP: "logs",
+                    GLUE_DATABASE: "catalog",
+                }.items()
             )
             if token in PROTECTED_TYPES
         ]
@@ -269,6 +274,8 @@ def _remove_steps(stack: str, config: StackConfig, site: Site) -> str:
             f"{naming.log_group(site.name)}; aws secretsmanager delete-secret --region {region} "
             f"--secret-id {naming.secret(site.name)}; aws kms schedule-key-deletion --region "
             f"{region} --pending-window-in-days 30 --key-id <the key tagged site={site.name}>"
+            f"; aws glue delete-database --region {config.region} --name "
+            f"{naming.glue_database(site.name)}"
         )
     return "Steps, in this order:\n" + "\n".join(
         f"  {n}. {step}" for n, step in enumerate(steps, 1)

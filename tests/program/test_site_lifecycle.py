@@ -146,6 +146,11 @@ def test_add_then_remove_a_site(repo: Path) -> None:
         in out
     )
     assert (
+        "pulumi state unprotect --stack prod 'urn:pulumi:prod::hybrid-airflow::hybrid:platform:Site$aws:glue/catalogDatabase:CatalogDatabase::hybrid-prod-lyon-catalog'"
+        in out
+    )
+    assert "aws glue delete-database --region eu-central-1 --name hybrid_prod_lyon" in out
+    assert (
         "aws ecs deregister-container-instance --region eu-west-1 --cluster hybrid-prod-lyon" in out
     )
     assert "lifecycle rule retain-lyon expires them after 365 days" in out
