@@ -32,7 +32,7 @@ class Collision:
 
 def _site_claims(naming: Naming, site: Site) -> Iterator[tuple[str, str]]:
     """(kind, derived name) for everything a site's name turns into."""
-    extracts = [(e.name, e.schedule) for e in site.extracts]
+    extracts = [(e.name, e.schedule, e.incremental is not None) for e in site.extracts]
     for dag in site_dag_ids(site.name, extracts):
         yield "Airflow DAG id", dag
     yield "IAM statement id", f"RunTask{iam_sid(site.name)}"

@@ -69,7 +69,11 @@ class Snapshot:
             dag
             for site in self.sites().values()
             for dag in site_dag_ids(
-                site["name"], [(e.get("name"), e.get("schedule")) for e in site.get("extracts", [])]
+                site["name"],
+                [
+                    (e.get("name"), e.get("schedule"), bool(e.get("incremental")))
+                    for e in site.get("extracts", [])
+                ],
             )
         }
 

@@ -157,3 +157,22 @@ def test_schedules_are_refused_exactly_where_airflow_refuses_them(tmp_path: Path
                 ours,
                 airflow[schedule],
             )
+
+
+def test_dag_ids_follow_the_dag_modules_grouping() -> None:
+    """One DAG per site only when every extract is full and shares the schedule."""
+    from components.dag_ids import site_dag_ids
+
+    assert site_dag_ids("plant-a", [("a", "@daily", False), ("b", "@daily", False)]) == [
+        "etl_plant_a"
+    ]
+    assert site_dag_ids("hq", [("a", "@daily", False), ("b", "@hourly", False)]) == [
+        "etl_hq__a",
+        "etl_hq__b",
+    ]
+    # An incremental extract needs a start date and catch-up of its own.
+    assert site_dag_ids("hq", [("a", "@daily", False), ("b", "@daily", True)]) == [
+        "etl_hq__a",
+        "etl_hq__b",
+    ]
+    assert site_dag_ids("hq", [("b", "@daily", True)]) == ["etl_hq__b"]
