@@ -90,7 +90,7 @@ def evaluate(
     covered = [o.waiver for o in outcomes if o.waiver is not None]
     controls = (
         evidence_.collect(
-            hp.POLICY_NAMES,
+            [(spec.name, spec.kind) for spec in hp.POLICIES],
             examined,
             [
                 evidence_.FindingRef(

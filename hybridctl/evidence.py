@@ -2,8 +2,10 @@
 
 The pack tells an observer every resource a policy read and the fields it read
 (`hybrid_policies.Examined`); the findings say what it found. A resource examined without a
-finding passed that control; a control that examined nothing had nothing to check, and reports
-say so instead of showing a bare PASS.
+finding passed that control. A control had nothing to check when it examined nothing, or, for a
+resource policy, read nothing but resources' tags (the residency rules read a resource's tags to
+learn whether it is regulated, and stop there when it is not); reports say so instead of
+showing a bare PASS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from hybridctl.policy_pack import hybrid_policies as hp
 
 # Worst first: the result a resource shows when a control found several things on it.
 RESULT_ORDER = ("violation", "expired-waiver", "not-evaluated", "waived", "pass")
+# What a resource policy reads only to learn whether a resource is in its scope.
+SCOPE_FIELDS = frozenset({"tags"})
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,11 @@ class ExaminedResource:
 class ControlEvidence:
     policy: str
     examined: tuple[ExaminedResource, ...]
+    scope_only: bool = False  # a resource policy that read only scope fields, found nothing
 
     @property
     def nothing_to_check(self) -> bool:
-        return not self.examined
+        return not self.examined or self.scope_only
 
     def count(self, result: str) -> int:
         return sum(1 for e in self.examined if e.result == result)
@@ -64,12 +69,12 @@ def _worst(results: Iterable[str]) -> str:
 
 
 def collect(
-    policies: Sequence[str],
+    policies: Sequence[tuple[str, str]],
     examined: Iterable[hp.Examined],
     findings: Iterable[FindingRef],
     not_evaluated: Iterable[tuple[str, str | None]] = (),
 ) -> list[ControlEvidence]:
-    """One `ControlEvidence` per policy, in `policies` order.
+    """One `ControlEvidence` per (policy, kind) of `policies`, in that order.
 
     A resource a finding names but the control did not read (a stack-level finding filed under
     the stack) is listed too, with no fields, so no finding is missing from its control.
@@ -94,7 +99,7 @@ def collect(
     skipped = {(policy, urn or "") for policy, urn in not_evaluated}
 
     controls = []
-    for policy in policies:
+    for policy, kind in policies:
         rows: list[ExaminedResource] = []
         urns = [urn for (p, urn) in seen if p == policy]
         urns += [urn for (p, urn) in found if p == policy and (p, urn) not in seen]
@@ -122,5 +127,10 @@ def collect(
                 )
             )
         rows.sort(key=lambda r: (RESULT_ORDER.index(r.result), r.resource_type, r.resource_name))
-        controls.append(ControlEvidence(policy, tuple(rows)))
+        scope_only = (
+            kind == "resource"
+            and bool(rows)
+            and all(r.result == "pass" and set(r.fields) <= SCOPE_FIELDS for r in rows)
+        )
+        controls.append(ControlEvidence(policy, tuple(rows), scope_only))
     return controls

@@ -347,6 +347,13 @@ SHAPES = {
 }
 
 
+def _text(value: str) -> str:
+    """A label Graphviz shows literally: its escString sequences (backslashes) and HTML-like
+    `<...>` labels disabled by `graphviz.escape`, and `&` written as an entity, because dot
+    passes anything that looks like an entity (`&amp;`, `&#60;`) through to the SVG as markup."""
+    return graphviz.escape(value.replace("&", "&amp;"))
+
+
 def to_dot(residency_map: ResidencyMap) -> graphviz.Digraph:
     """A `graphviz.Digraph` of the map (every label escaped: names are not trusted)."""
     graph = graphviz.Digraph(
@@ -380,8 +387,8 @@ def to_dot(residency_map: ResidencyMap) -> graphviz.Digraph:
         graph.edge(
             edge.source,
             edge.target,
-            label=graphviz.escape(label),
-            tooltip=graphviz.escape(f"{edge.site}: {edge.evidence}"),
+            label=_text(label),
+            tooltip=_text(f"{edge.site}: {edge.evidence}"),
             **attrs,
         )
     return graph
@@ -393,13 +400,13 @@ def _draw_node(graph: graphviz.Digraph, node: Node) -> None:
     style = "filled,rounded" if node.kind in ("site", "hosts") else "filled"
     graph.node(
         node.id,
-        label=graphviz.escape(node.label),
+        label=_text(node.label),
         shape=SHAPES.get(node.kind, "box"),
         fillcolor=fill,
         color=OUTSIDE if node.violating else border,
         penwidth="3" if node.violating else "1.2",
         style=style,
-        tooltip=graphviz.escape(node.note or node.label),
+        tooltip=_text(node.note or node.label),
         **{"class": " ".join(classes)},
     )
 

@@ -490,10 +490,16 @@ def _controls(result: CheckResult) -> Safe:
         if control is None:
             body: Safe = el("p", "Evidence was not collected.", class_="muted")
         elif control.nothing_to_check:
+            scanned = (
+                f" It read only the tags of {len(control.examined)} resource(s) to find what is "
+                "in its scope: " + ", ".join(e.resource_name for e in control.examined) + "."
+                if control.examined
+                else ""
+            )
             body = el(
                 "p",
-                "Nothing to check: no resource of this stack is in this control's scope, so it "
-                "proves nothing about this stack.",
+                "Nothing to check: no resource of this stack is in this control's scope, so its "
+                "pass proves nothing about this stack." + scanned,
                 class_="notice",
             )
         else:
