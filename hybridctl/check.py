@@ -10,6 +10,7 @@ data is stored and who can read it, the residency map, the run's metadata and, w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -38,20 +39,28 @@ from hybridctl.storage_view import pack_evaluation, storage_view
 from hybridctl.stored_state import NOT_GIVEN, StoredState, StoredStateError, describe
 
 
-def load_policy_config(path_arg: str | None, stack: str) -> Any:
+def policy_config_file(path_arg: str | None, stack: str) -> Path:
+    """The policy config file: the one given, else the one the pack finds under
+    `pulumi preview --stack <stack>`."""
     try:
-        # As the pack finds it under `pulumi preview --stack <stack>`.
-        path = (
+        return (
             Path(path_arg) if path_arg else hp.resolve_config({**os.environ, "PULUMI_STACK": stack})
         )
     except hp.ConfigNotFound as error:
         raise UsageError([f"{error} (or pass --policy-config FILE)"]) from None
+
+
+def load_policy_config(path_arg: str | None, stack: str) -> Any:
+    """The policy config, named by its repository-relative path (policies quote it in messages,
+    and reports are read on other machines)."""
+    path = policy_config_file(path_arg, stack)
     try:
-        return hp.load_config(path, hp.POLICY_NAMES)
+        config = hp.load_config(path, hp.POLICY_NAMES)
     except hp.PolicyConfigError as error:
         raise UsageError(
             [f"{error.source}: invalid policy config", *(f"  {p}" for p in error.problems)]
         ) from None
+    return dataclasses.replace(config, source=relative_path(path))
 
 
 def load_baseline(path: str) -> history.BaselineReport:
@@ -69,6 +78,7 @@ def check_stack(
     now: dt.datetime,
     baseline: history.BaselineReport | None = None,
     stored_state: str | None = None,
+    policy_file: Path | None = None,
 ) -> CheckResult:
     """The verdicts and everything the reports show about them."""
     inputs = PolicyInputs(captured)
@@ -76,8 +86,7 @@ def check_stack(
     result = evaluate(
         captured, config, stack_file=stack_file, now=now, evidence=True, inputs=inputs
     )
-    source = Path(config.source) if Path(config.source).is_file() else None
-    result.policy_config = relative_path(source) if source else config.source
+    result.policy_config = config.source
     result.locator = StackLocator.of(stack, stack_file)
     progress("deriving where regulated data is stored, who can read it, and the residency map")
     view = pack_evaluation(inputs, config, now)
@@ -85,7 +94,7 @@ def check_stack(
     result.residency_map = build_map(view, result.violating_sites)
     result.metadata = run_metadata.collect(
         stack_file=stack.path,
-        policy_config=source,
+        policy_config=policy_file,
         generated_at=result.generated_at,
         mode=captured.mode,
         stored_state=Path(stored_state) if stored_state else None,
@@ -103,6 +112,7 @@ def check_stack(
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     stack = load_stack(args)
     config = load_policy_config(args.policy_config, stack.name)
+    policy_file = policy_config_file(args.policy_config, stack.name)
     baseline = load_baseline(args.baseline) if args.baseline else None
     try:
         stored = StoredState.load(args.stored_state) if args.stored_state else None
@@ -114,7 +124,13 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     progress(f"evaluating {len(hp.POLICIES)} policies ({config.source})")
     now = dt.datetime.now(dt.UTC)
     result = check_stack(
-        stack, config, captured, now=now, baseline=baseline, stored_state=args.stored_state
+        stack,
+        config,
+        captured,
+        now=now,
+        baseline=baseline,
+        stored_state=args.stored_state,
+        policy_file=policy_file,
     )
     write_output(RENDERERS[args.format](result), args.output, out)
     if args.state_out:

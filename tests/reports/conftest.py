@@ -67,6 +67,7 @@ def run_check(
         capture_ or captured(stack),
         now=now or dt.datetime.now(dt.UTC),
         baseline=baseline,
+        policy_file=policy_config,
     )
 
 
