@@ -289,3 +289,22 @@ def test_the_cli_writes_the_comparison(
     assert code == 1
     assert "8 new, 0 resolved, 0 changed finding(s), 0 waiver change(s)" in err
     assert "## Since the baseline" in report.read_text(encoding="utf-8")
+
+
+def test_a_report_of_a_copy_of_the_stack_compares_by_resource(
+    stacks: dict[str, Path], tmp_path: Path
+) -> None:
+    """A baseline from a stack of another name (URNs differ in the stack part only)."""
+    copy = tmp_path / "Pulumi.before.yaml"
+    copy.write_text(stacks["fargate"].read_text(encoding="utf-8"), encoding="utf-8")
+    base = save(run_check(copy), tmp_path / "base.json")
+    assert base.stack == "before"
+    comparison = run_check(stacks["fargate+dublin"], baseline=base).comparison
+    assert comparison is not None
+    assert comparison.counts["new"] == 8
+    assert comparison.counts["unchanged"] == 4
+    assert comparison.counts["resolved"] == 0
+    assert comparison.warnings == (
+        "the baseline is a report of stack before, this is stack prod: resources are matched "
+        "without the stack's name",
+    )
