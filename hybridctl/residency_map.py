@@ -27,16 +27,18 @@ from dataclasses import dataclass, field
 import graphviz
 
 from hybrid_policies.evaluation import Evaluation
-from hybrid_policies.rules import ACTIVATION, CLUSTER, SERVICE, TASK_SET
+from hybrid_policies.iam import TargetIndex
+from hybrid_policies.rules import ACTIVATION, CLUSTER, SERVICE, TASK_DEFINITION, TASK_SET
 from hybrid_policies.rules.access import cluster_arn, task_definition_arn
 from hybrid_policies.views import StackResource, as_list
 from hybridctl.storage_view import (
     aliases_of,
     bucket_key,
     bucket_name,
+    holders,
     role_of,
     site_task_definitions,
-    writes,
+    site_writes,
 )
 
 RUN_ACTIONS = ("ecs:RunTask", "ecs:StartTask")
@@ -155,24 +157,56 @@ class _Builder:
         region = cluster.region if isinstance(cluster.region, str) else "?"
         return self.add_node("cluster", cluster.urn, f"ECS cluster {shown}\n{region}")
 
+    def run_grants(self) -> dict[tuple[str, str], set[str]]:
+        """(task definition URN, cluster URN) -> who may RunTask/StartTask it there, and by
+        which statement: each statement asked only about the task definitions its Resource
+        reaches, every grant confirmed against the principal's Deny statements."""
+        key = "hybridctl:run-grants"
+        ev = self.ev
+        if key in ev.cache:
+            cached: dict[tuple[str, str], set[str]] = ev.cache[key]
+            return cached
+        index = TargetIndex(
+            [
+                (arn, td)
+                for td in ev.of_type(TASK_DEFINITION)
+                if (arn := task_definition_arn(ev, td))
+            ]
+        )
+        clusters = self.clusters()
+        found: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for action in RUN_ACTIONS:
+            for principal in holders(ev, action):
+                denies = any(s.effect == "Deny" for s in principal.permissions.statements)
+                for statement in principal.permissions.action_statements(action):
+                    if statement.effect != "Allow":
+                        continue
+                    for td_arn, td in index.reached_by(statement):
+                        for cluster, c_arn in clusters:
+                            context = {"ecs:cluster": [c_arn]}
+                            if statement.applies(action, td_arn, context) is False:
+                                continue
+                            if denies and statement not in principal.permissions.grants(
+                                action, td_arn, context
+                            ):
+                                continue
+                            found[(td.urn, cluster.urn)].add(
+                                f"{principal.label}: {statement.label}"
+                            )
+        ev.cache[key] = found
+        return found
+
     def compute(self, site: str, site_node: str) -> None:
         ev = self.ev
         allowed = set(ev.config.regions_for(site))
         clusters = self.clusters()
         tds = site_task_definitions(ev, site)
         for td in tds:
-            arn = task_definition_arn(ev, td)
             compatibilities = [str(c) for c in as_list(td.get("requiresCompatibilities"))]
             ran_on: list[StackResource] = []
-            for cluster, c_arn in clusters:
-                granted = [
-                    f"{p.label}: {s.label}"
-                    for p in ev.principals
-                    for action in RUN_ACTIONS
-                    for s in (
-                        p.permissions.grants(action, arn, {"ecs:cluster": [c_arn]}) if arn else []
-                    )
-                ]
+            runs = self.run_grants()
+            for cluster, _ in clusters:
+                granted = runs.get((td.urn, cluster.urn), set())
                 if granted:
                     ran_on.append(cluster)
                     self.add_edge(
@@ -263,42 +297,36 @@ class _Builder:
     def storage(self, site: str, site_node: str) -> None:
         ev = self.ev
         allowed = set(ev.config.regions_for(site))
-        for td in site_task_definitions(ev, site):
-            role = role_of(ev, td, "taskRoleArn")
-            if role is None:
-                continue
-            for write in writes(ev, role):
-                bucket = write.bucket
-                uri = f"s3://{bucket_name(bucket)}/{write.prefix}"
-                prefix = self.add_node("prefix", uri, f"lake prefix\n{uri}")
-                self.add_edge(
-                    site,
-                    site_node,
-                    prefix,
-                    "writes",
-                    f"{role.label} (task role of {td.name}) may s3:PutObject "
-                    f"({write.statement.label})",
-                )
-                region = bucket.region
-                self.add_edge(
-                    site,
-                    prefix,
-                    self.region_node(region),
-                    "stored in",
-                    f"bucket {bucket_name(bucket)}'s region",
-                    outside=isinstance(region, str) and region not in allowed,
-                )
-                key, words = bucket_key(ev, bucket)
-                if key is not None:
-                    alias = next(iter(aliases_of(ev, key)), key.name)
-                    region_text = key.region if isinstance(key.region, str) else "?"
-                    node = self.add_node("key", key.urn, f"KMS key {alias}\n{region_text}")
-                    self.add_edge(
-                        site, prefix, node, "encrypted with", f"bucket encryption: {words}"
-                    )
-                else:
-                    node = self.add_node("key", f"none:{words}", words)
-                    self.add_edge(site, prefix, node, "encrypted with", "bucket encryption")
+        for td, write in site_writes(ev, site):
+            bucket = write.bucket
+            uri = f"s3://{bucket_name(bucket)}/{write.prefix}"
+            prefix = self.add_node("prefix", uri, f"lake prefix\n{uri}")
+            self.add_edge(
+                site,
+                site_node,
+                prefix,
+                "writes",
+                f"{write.principal.label} (task role of {td.name}) may s3:PutObject "
+                f"({write.statement.label})",
+            )
+            region = bucket.region
+            self.add_edge(
+                site,
+                prefix,
+                self.region_node(region),
+                "stored in",
+                f"bucket {bucket_name(bucket)}'s region",
+                outside=isinstance(region, str) and region not in allowed,
+            )
+            key, words = bucket_key(ev, bucket)
+            if key is not None:
+                alias = next(iter(aliases_of(ev, key)), key.name)
+                region_text = key.region if isinstance(key.region, str) else "?"
+                node = self.add_node("key", key.urn, f"KMS key {alias}\n{region_text}")
+                self.add_edge(site, prefix, node, "encrypted with", f"bucket encryption: {words}")
+            else:
+                node = self.add_node("key", f"none:{words}", words)
+                self.add_edge(site, prefix, node, "encrypted with", "bucket encryption")
 
     def build(self) -> ResidencyMap:
         for site in self.ev.built_sites:

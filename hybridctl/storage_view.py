@@ -117,6 +117,20 @@ class Write:
     statement: Statement
 
 
+def holders(ev: Evaluation, action: str) -> list[Principal]:
+    """The principals with an Allow statement naming `action` (indexed once per evaluation):
+    the only ones worth asking the evaluator about it."""
+    key = f"hybridctl:holders:{action}"
+    if key not in ev.cache:
+        ev.cache[key] = [
+            p
+            for p in ev.principals
+            if any(s.effect == "Allow" for s in p.permissions.action_statements(action))
+        ]
+    found: list[Principal] = ev.cache[key]
+    return found
+
+
 def site_task_definitions(ev: Evaluation, site: str) -> list[StackResource]:
     """Every task definition that belongs to the site, however it is declared."""
     return [r for r, _ in ev.members(site) if r.type == TASK_DEFINITION]
@@ -180,12 +194,16 @@ def writes(ev: Evaluation, principal: Principal) -> Iterator[Write]:
 
 def site_writes(ev: Evaluation, site: str) -> list[tuple[StackResource, Write]]:
     """(task definition, write) for every place the site's ETL task roles may write."""
-    found: list[tuple[StackResource, Write]] = []
-    for td in site_task_definitions(ev, site):
-        role = role_of(ev, td, "taskRoleArn")
-        if role is not None:
-            found.extend((td, w) for w in writes(ev, role))
-    return found
+    key = f"hybridctl:site-writes:{site}"
+    if key not in ev.cache:
+        found: list[tuple[StackResource, Write]] = []
+        for td in site_task_definitions(ev, site):
+            role = role_of(ev, td, "taskRoleArn")
+            if role is not None:
+                found.extend((td, w) for w in writes(ev, role))
+        ev.cache[key] = found
+    cached: list[tuple[StackResource, Write]] = ev.cache[key]
+    return cached
 
 
 def aliases_of(ev: Evaluation, key: StackResource) -> tuple[str, ...]:
@@ -292,10 +310,11 @@ def _decrypts(principal: Principal, key: KeyInfo | None) -> bool | None:
 
 
 def _access(
-    principals: Sequence[Principal], actions: Sequence[str], arn: str, key: KeyInfo | None
+    ev: Evaluation, actions: Sequence[str], arn: str, key: KeyInfo | None
 ) -> tuple[Access, ...]:
     found = []
-    for principal in principals:
+    candidates = {id(p): p for a in actions for p in holders(ev, a)}
+    for principal in candidates.values():
         granted = {a: principal.permissions.grants(a, arn) for a in actions}
         granted = {a: s for a, s in granted.items() if s}
         if granted:
@@ -362,7 +381,7 @@ def _lake_location(
                 key=key,
                 key_note=key_note,
                 writers=tuple(writers[k] for k in sorted(writers)),
-                readers=_access(ev.principals, READ_ACTIONS, probe, key),
+                readers=_access(ev, READ_ACTIONS, probe, key),
                 resource_policy=_bucket_policy_lines(ev, bucket, probe),
                 outside_allowed=region is not None and region not in allowed,
                 bucket=bucket_name(bucket),
@@ -391,7 +410,7 @@ def _secret_locations(ev: Evaluation, site: str, allowed: Sequence[str]) -> list
             if secret.get("kmsKeyId") in (None, "") or is_aws_managed_key(secret.get("kmsKeyId"))
             else "a key outside this stack"
         )
-        readers = _access(ev.principals, (SECRET_READ,), arn, key) if isinstance(arn, str) else ()
+        readers = _access(ev, (SECRET_READ,), arn, key) if isinstance(arn, str) else ()
         locations.append(
             DataLocation(
                 kind="DB credentials",
