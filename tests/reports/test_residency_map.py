@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import graphviz
+import pytest
+
 from hybridctl.capture import CapturedResource
 from hybridctl.findings import CheckResult
+from hybridctl.reports import html
 from hybridctl.residency_map import ResidencyMap, to_svg
 from tests.policies.conftest import edited, run_program, set_prop
 from tests.reports.conftest import PROD_STACK, run_check
@@ -155,3 +159,17 @@ def test_the_svg_marks_what_the_model_says(fargate_result: CheckResult) -> None:
     assert svg.count('class="edge ') == len(fargate_result.residency_map.edges)
     assert svg.count('class="node site regulated violating"') == 1
     assert "site munich" in svg.split('class="node site regulated violating"', 1)[1][:2000]
+
+
+def test_without_dot_the_report_says_so_and_keeps_the_edges(
+    prod_result: CheckResult, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_dot(graph: ResidencyMap) -> str:
+        raise graphviz.ExecutableNotFound(["dot", "-Tsvg"])
+
+    monkeypatch.setattr(html, "to_svg", no_dot)
+    page = html.render(prod_result)
+    assert "The map could not be drawn (ExecutableNotFound" in page
+    assert page.count("<svg") == 0
+    assert page.count("<tr") > len(prod_result.residency_map.edges)
+    assert "the residency map cannot be drawn" in capsys.readouterr().err

@@ -228,3 +228,15 @@ def test_bucket_policy_grants_are_listed_for_the_prefix_they_cover(
         for line in dublin.resource_policy
     )
     assert not any("PartnerReadsDublin" in line for line in munich.resource_policy)
+
+
+def test_at_a_first_preview_unknown_documents_are_named_not_guessed() -> None:
+    """IAM documents built from ARNs are unknown at a first preview: the view says whose access
+    it cannot verify instead of listing no reader, and every format still renders."""
+    from tests.policies.conftest import previewed
+
+    result = run_check(PROD_STACK, capture_=previewed(run_program()))
+    munich = view_of(result, "munich")
+    assert "role hybrid-prod-munich-task" in munich.unverifiable
+    assert "Cannot verify the access of: " in html.render(result)
+    assert markdown.render(result)
