@@ -66,13 +66,22 @@ $(AIRFLOW_VENV)/.installed: tests/dags/requirements.txt
 	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r tests/dags/requirements.txt
 	touch $@
 
-# The ETL and DAG tests run a private MariaDB server (no system service is started).
+# Debian packages the tests need, installed only when missing (quiet when all are there):
+# MariaDB (the ETL and DAG tests start a private server, no system service), Graphviz's `dot`
+# (the HTML report's residency map) and Chromium (the HTML report's browser test, driven by
+# Playwright through executable_path; Playwright's own browser download is not used).
 system-deps:
-	@command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || { \
-	  echo "installing mariadb-server (the ETL tests start a private instance)"; \
+	@missing=""; \
+	command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null \
+	  || missing="$$missing mariadb-server mariadb-client"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt-get)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) policies/venv .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from hybridctl import evidence as evidence_
 from hybridctl.capture import Capture
 from hybridctl.engine import PolicyInputs, run_policies
-from hybridctl.findings import CheckResult, Finding, NotEvaluated, PolicyInfo, SiteSummary
+from hybridctl.findings import (
+    CheckResult,
+    Extract,
+    Finding,
+    NotEvaluated,
+    PolicyInfo,
+    SiteSummary,
+    WaiverStatus,
+)
 from hybridctl.policy_pack import hybrid_policies as hp
 
 
@@ -26,6 +35,11 @@ def site_summaries(capture: Capture) -> list[SiteSummary]:
             launch_type=site["launchType"],
             cluster=site["cluster"],
             region=site["region"],
+            extracts=tuple(
+                Extract(str(e.get("name")), str(e.get("schedule")), str(e.get("query")))
+                for e in site.get("extracts") or []
+                if isinstance(e, dict)
+            ),
         )
         for site in manifest.get("sites", [])
     ]
@@ -37,11 +51,21 @@ def evaluate(
     *,
     stack_file: str,
     now: dt.datetime | None = None,
+    evidence: bool = False,
+    inputs: PolicyInputs | None = None,
 ) -> CheckResult:
+    """Every policy on the capture. With `evidence`, also which resources each policy examined
+    and what it read (each policy then builds its own lookups: a little slower, same verdicts).
+    """
     now = now or dt.datetime.now(dt.UTC)
     outcomes: list[hp.Outcome] = []
-    policies = hp.build_policies(hp.RuleContext(config, now), observe=outcomes.append)
-    inputs = PolicyInputs(capture)
+    examined: list[hp.Examined] = []
+    policies = hp.build_policies(
+        hp.RuleContext(config, now),
+        observe=outcomes.append,
+        evidence=examined.append if evidence else None,
+    )
+    inputs = inputs or PolicyInputs(capture)
     _, not_run = run_policies(policies, inputs)
 
     by_urn = capture.by_urn()
@@ -63,6 +87,22 @@ def evaluate(
             )
         )
     used = {id(o.waiver) for o in outcomes if o.waiver is not None}
+    covered = [o.waiver for o in outcomes if o.waiver is not None]
+    controls = (
+        evidence_.collect(
+            [(spec.name, spec.kind) for spec in hp.POLICIES],
+            examined,
+            [
+                evidence_.FindingRef(
+                    f.policy, f.urn, f.status, f.resource_type, f.resource_name, f.site
+                )
+                for f in findings
+            ],
+            [(n.policy, n.urn) for n in not_run],
+        )
+        if evidence
+        else None
+    )
     return CheckResult(
         stack=capture.stack,
         stack_file=stack_file,
@@ -84,4 +124,9 @@ def evaluate(
         unmatched_waivers=[w for w in config.waivers if id(w) not in used],
         not_evaluated=[NotEvaluated(n.policy, n.urn, n.reason) for n in not_run],
         resources_checked=len(inputs.resources),
+        waivers=[
+            WaiverStatus.of(w, now.date(), sum(1 for c in covered if c is w))
+            for w in config.waivers
+        ],
+        evidence=controls,
     )

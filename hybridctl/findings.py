@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hybridctl.policy_pack import hybrid_policies
+
+if TYPE_CHECKING:
+    from hybridctl.evidence import ControlEvidence
+    from hybridctl.history import Comparison
+    from hybridctl.residency_map import ResidencyMap
+    from hybridctl.run_metadata import RunMetadata
+    from hybridctl.stack_locations import Location, StackLocator
+    from hybridctl.storage_view import SiteStorage
 
 Waiver = hybrid_policies.Waiver  # the policy config's waiver, as the pack applies it
 
@@ -42,6 +51,15 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Extract:
+    """One extract of a site as the sites manifest hands it to Airflow."""
+
+    name: str
+    schedule: str
+    query: str
+
+
+@dataclass(frozen=True)
 class SiteSummary:
     name: str
     residency: str
@@ -49,6 +67,7 @@ class SiteSummary:
     launch_type: str
     cluster: str
     region: str
+    extracts: tuple[Extract, ...] = ()
 
     @property
     def processed_at(self) -> str:
@@ -58,6 +77,24 @@ class SiteSummary:
         if self.launch_type == "FARGATE":
             return f"AWS Fargate in {self.region} (cluster {self.cluster})"
         return f"EC2 container instances of cluster {self.cluster} in {self.region}"
+
+
+@dataclass(frozen=True)
+class WaiverStatus:
+    """A waiver of the policy config, as of the check: in use, matching nothing, or expired."""
+
+    waiver: Waiver
+    status: Literal["active", "unmatched", "expired"]
+    days_left: int  # until its expiry date (it is valid through that day); negative: expired
+    findings: int  # findings it covers (waived) or covered before it expired
+
+    @classmethod
+    def of(cls, waiver: Waiver, today: dt.date, findings: int) -> WaiverStatus:
+        days = (waiver.expires - today).days
+        status: Literal["active", "unmatched", "expired"] = (
+            "expired" if waiver.expired(today) else "active" if findings else "unmatched"
+        )
+        return cls(waiver, status, days, findings)
 
 
 @dataclass(frozen=True)
@@ -79,6 +116,20 @@ class CheckResult:
     unmatched_waivers: list[Waiver] = field(default_factory=list)
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
     resources_checked: int = 0
+    waivers: list[WaiverStatus] = field(default_factory=list)  # every waiver of the config
+    evidence: list[ControlEvidence] | None = None  # None: not collected
+    storage: list[SiteStorage] | None = None  # None: not derived
+    residency_map: ResidencyMap | None = None
+    metadata: RunMetadata | None = None
+    locator: StackLocator | None = None
+    comparison: Comparison | None = None
+
+    def location(self, finding: Finding) -> Location | None:
+        """Where in the stack file a finding points (None without a stack file)."""
+        return self.locator.locate(finding.policy, finding.site) if self.locator else None
+
+    def control(self, name: str) -> ControlEvidence | None:
+        return next((c for c in self.evidence or [] if c.policy == name), None)
 
     @property
     def blocking(self) -> list[Finding]:
@@ -89,14 +140,23 @@ class CheckResult:
         return 1 if self.blocking else 0
 
     def policy_status(self, name: str) -> str:
-        """pass | fail | warn (advisory violations) | waived | disabled"""
+        """pass | fail | warn (advisory violations) | waived | disabled | nothing-to-check
+        (evidence shows the policy examined no resource, so its pass proves nothing)"""
         policy = next(p for p in self.policies if p.name == name)
         if policy.enforcement_level == "disabled":
             return "disabled"
         found = [f for f in self.findings if f.policy == name]
         if any(f.status != "waived" for f in found):
             return "fail" if policy.enforcement_level == "mandatory" else "warn"
-        return "waived" if found else "pass"
+        if found:
+            return "waived"
+        control = self.control(name)
+        return "nothing-to-check" if control is not None and control.nothing_to_check else "pass"
+
+    @property
+    def violating_sites(self) -> set[str]:
+        """Sites with a blocking finding (what the map and the summary mark)."""
+        return {f.site for f in self.blocking if f.site}
 
     def site_findings(self, site: str) -> list[Finding]:
         return [f for f in self.findings if f.site == site]

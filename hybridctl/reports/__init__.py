@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hybridctl.findings import CheckResult
-from hybridctl.reports import json_report, junit, markdown, sarif, text
+from hybridctl.reports import html, json_report, junit, markdown, sarif, text
 
 RENDERERS: dict[str, Callable[[CheckResult], str]] = {
     "text": text.render,
@@ -13,4 +13,5 @@ RENDERERS: dict[str, Callable[[CheckResult], str]] = {
     "markdown": markdown.render,
     "sarif": sarif.render,
     "junit": junit.render,
+    "html": html.render,
 }

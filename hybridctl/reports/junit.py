@@ -1,10 +1,33 @@
-"""JUnit XML for CI dashboards: one test case per policy; mandatory violations fail it."""
+"""JUnit XML for CI dashboards: one test case per policy; mandatory violations fail it.
+
+A policy with nothing to check is skipped (not a pass). With a baseline, the suite's properties
+count new, resolved and changed findings, and each policy's output lists its own.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
 from hybridctl.findings import CheckResult
+
+
+def _changes(result: CheckResult, policy: str) -> list[str]:
+    comparison = result.comparison
+    if comparison is None:
+        return []
+    notes = [
+        f"{state} since the baseline: {f.get('site') or 'shared'}: {f.get('message')}"
+        for state, items in (("new", comparison.new), ("resolved", comparison.resolved))
+        for f in items
+        if f.get("policy") == policy
+    ]
+    notes += [
+        f"changed since the baseline: {c.after.get('site') or 'shared'}: "
+        + "; ".join(f"{k}: {c.before.get(k)} -> {c.after.get(k)}" for k in c.fields)
+        for c in comparison.changed
+        if c.after.get("policy") == policy
+    ]
+    return notes
 
 
 def render(result: CheckResult) -> str:
@@ -14,8 +37,12 @@ def render(result: CheckResult) -> str:
         case = ET.Element("testcase", classname=f"hybridctl.check.{result.stack}", name=policy.name)
         findings = [f for f in result.findings if f.policy == policy.name]
         open_ = [f for f in findings if f.status != "waived"]
+        status = result.policy_status(policy.name)
         if policy.enforcement_level == "disabled":
             ET.SubElement(case, "skipped", message="policy disabled by the policy config")
+            skipped += 1
+        elif status == "nothing-to-check":
+            ET.SubElement(case, "skipped", message="nothing to check: no resource in its scope")
             skipped += 1
         elif open_ and policy.enforcement_level == "mandatory":
             failure = ET.SubElement(
@@ -36,6 +63,7 @@ def render(result: CheckResult) -> str:
             for f in findings
             if f.status == "waived" and f.waiver
         ]
+        notes += _changes(result, policy.name)
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
         cases.append(case)
@@ -50,6 +78,13 @@ def render(result: CheckResult) -> str:
         skipped=str(skipped),
         timestamp=result.generated_at,
     )
+    if result.comparison is not None:
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(
+            properties, "property", name="baseline", value=result.comparison.baseline.path
+        )
+        for key, count in result.comparison.counts.items():
+            ET.SubElement(properties, "property", name=f"baseline.{key}", value=str(count))
     suite.extend(cases)
     ET.indent(suites)
     return (

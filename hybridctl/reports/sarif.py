@@ -1,42 +1,34 @@
 """SARIF 2.1.0 for code scanning: one rule per policy, one result per finding.
 
-Findings point at the site's entry in the stack file (that is where a fix goes) and name the
-resource as a logical location. Waived findings carry an accepted external suppression.
+Findings point at the stack file by its repository-relative path, at the line of the site's
+setting the finding is about (its entry when none is closer; that is where a fix goes), and
+name the resource as a logical location. Waived findings carry an accepted external
+suppression. With a baseline, each result has its `baselineState` (new, unchanged, updated);
+resolved findings are listed in the run's properties, not as results (code scanning would
+open an alert for them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from pathlib import Path
+from typing import Any
 
 from hybridctl.findings import CheckResult, Finding
+from hybridctl.reports.json_report import baseline_document, metadata_document
 
 LEVELS = {"mandatory": "error", "advisory": "warning", "disabled": "none"}
 TOOL = "hybrid-airflow-policies"
 
 
-def _site_lines(stack_file: str) -> dict[str, int]:
-    try:
-        text = Path(stack_file).read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = re.match(r"\s*-?\s*name:\s*['\"]?([a-z0-9-]+)['\"]?\s*$", line)
-        if match:
-            lines.setdefault(match.group(1), number)
-    return lines
-
-
 def _result(
-    finding: Finding, rule_index: int, uri: str, lines: dict[str, int]
+    report: CheckResult, finding: Finding, rule_index: int, state: str | None
 ) -> dict[str, object]:
+    where = report.location(finding)
     location: dict[str, object] = {
         "physicalLocation": {
-            "artifactLocation": {"uri": uri},
-            "region": {"startLine": lines.get(finding.site or "", 1)},
+            "artifactLocation": {"uri": where.path if where else report.stack_file},
+            "region": {"startLine": (where.line if where else None) or 1},
         }
     }
     if finding.urn:
@@ -47,7 +39,7 @@ def _result(
                 "kind": "resource",
             }
         ]
-    result: dict[str, object] = {
+    entry: dict[str, object] = {
         "ruleId": finding.policy,
         "ruleIndex": rule_index,
         "level": LEVELS.get(finding.enforcement_level, "warning"),
@@ -60,8 +52,10 @@ def _result(
         },
         "properties": {"site": finding.site, "status": finding.status},
     }
+    if state is not None:
+        entry["baselineState"] = state
     if finding.status == "waived" and finding.waiver:
-        result["suppressions"] = [
+        entry["suppressions"] = [
             {
                 "kind": "external",
                 "status": "accepted",
@@ -69,13 +63,17 @@ def _result(
                 f"expires {finding.waiver.expires})",
             }
         ]
-    return result
+    return entry
 
 
 def render(result: CheckResult) -> str:
     index = {p.name: i for i, p in enumerate(result.policies)}
-    uri = Path(result.stack_file).as_posix()
-    lines = _site_lines(result.stack_file)
+    states = result.comparison.states if result.comparison else [None] * len(result.findings)
+    properties: dict[str, Any] = {"stackFile": result.stack_file}
+    if result.metadata is not None:
+        properties["hybridctl"] = metadata_document(result)
+    if result.comparison is not None:
+        properties["baseline"] = baseline_document(result)
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -104,8 +102,10 @@ def render(result: CheckResult) -> str:
                 },
                 "automationDetails": {"id": f"hybridctl-check/{result.stack}/"},
                 "results": [
-                    _result(f, index.get(f.policy, 0), uri, lines) for f in result.findings
+                    _result(result, f, index.get(f.policy, 0), state)
+                    for f, state in zip(result.findings, states, strict=True)
                 ],
+                "properties": properties,
             }
         ],
     }

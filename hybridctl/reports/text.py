@@ -68,6 +68,9 @@ def render(result: CheckResult) -> str:
             # An expired waiver is named in the message itself, as the engine reports it.
             lines.append(f"  [{f.enforcement_level}] {f.policy}  {_where(f)}")
             lines.append(f"      {f.message}")
+            location = result.location(f)
+            if location is not None and location.line:
+                lines.append(f"      at {location.path}:{location.line}")
             if remediation.get(f.policy):
                 lines.append(f"      fix: {remediation[f.policy]}")
     waived = [f for f in result.findings if f.status == "waived"]
@@ -88,6 +91,8 @@ def render(result: CheckResult) -> str:
     if result.not_evaluated:
         lines += ["", "Not evaluated (unknown values):"]
         lines += [f"  {n.policy} {n.urn or ''}: {n.reason}" for n in result.not_evaluated]
+    lines += _storage(result)
+    lines += _baseline(result)
     lines += [
         "",
         f"Result: {summary['mandatoryViolations']} mandatory violation(s), "
@@ -95,3 +100,50 @@ def render(result: CheckResult) -> str:
         + (" - FAILED" if result.exit_code else " - passed"),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _storage(result: CheckResult) -> list[str]:
+    """Per regulated site: where its extracts are stored, under which key, who can read them."""
+    if not result.storage:
+        return []
+    lines = ["", "Where regulated data is stored (derived from the IAM and bucket policies):"]
+    for view in result.storage:
+        for loc in view.locations:
+            key = loc.key.name if loc.key else loc.key_note
+            readers = ", ".join(a.principal for a in loc.readers) or "no principal of this stack"
+            lines.append(
+                f"  {view.site} {loc.kind}: {loc.uri} in {loc.region}, key {key}; "
+                f"readers: {readers}"
+            )
+        lines += [f"  note: {note}" for note in view.notes]
+    return lines
+
+
+def _baseline(result: CheckResult) -> list[str]:
+    comparison = result.comparison
+    if comparison is None:
+        return []
+    counts = comparison.counts
+    lines = [
+        "",
+        f"Since {comparison.baseline.path} ({comparison.baseline.generated_at or 'undated'}): "
+        f"{counts['new']} new, {counts['resolved']} resolved, {counts['changed']} changed, "
+        f"{counts['unchanged']} unchanged; {counts['waiverChanges']} waiver change(s)",
+    ]
+    lines += [f"  warning: {w}" for w in comparison.warnings]
+    for mark, items in (("+ new", comparison.new), ("- resolved", comparison.resolved)):
+        for f in items:
+            lines.append(
+                f"  {mark}: {f.get('policy')}  {f.get('site') or 'shared'}: "
+                f"{f.get('resourceType') or 'stack'} {f.get('resourceName') or ''}".rstrip()
+            )
+            lines.append(f"      {f.get('message')}")
+    for change in comparison.changed:
+        after = change.after
+        lines.append(
+            f"  ~ changed: {after.get('policy')}  {after.get('site') or 'shared'}: "
+            f"{after.get('resourceType') or 'stack'} {after.get('resourceName') or ''}".rstrip()
+        )
+        lines += [f"      {k}: {change.before.get(k)} -> {after.get(k)}" for k in change.fields]
+    lines += [f"  waiver {w.change}: {w.detail}" for w in comparison.waivers]
+    return lines

@@ -6,6 +6,8 @@ benchmarks and the tests import from here.
 
 from hybrid_policies.adapter import (
     EvaluationSession,
+    EvidenceObserver,
+    Examined,
     Observer,
     Outcome,
     build_policies,
@@ -48,6 +50,8 @@ __all__ = [
     "POLICY_NAMES",
     "ConfigNotFound",
     "EvaluationSession",
+    "EvidenceObserver",
+    "Examined",
     "Observer",
     "Outcome",
     "PolicyConfig",

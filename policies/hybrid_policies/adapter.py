@@ -12,13 +12,18 @@ and residency that never degrades to an advisory note.
 - **Fail closed.** A residency rule that touches a value unknown during preview reports a
   mandatory violation saying what could not be verified, instead of letting pulumi_policy turn
   the `UnknownValueError` into an advisory "can't run during preview".
+- **Evidence** (optional, for reports; the engine never asks for it): which resources each
+  policy examined and which of their fields it read. Each policy then reads its own views, and
+  each stack policy builds its own `Evaluation`, so what a policy read does not depend on which
+  policy happened to fill a shared lookup first. The verdicts are the same either way.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from pulumi_policy import (
@@ -57,6 +62,120 @@ class Outcome:
 
 
 Observer = Callable[[Outcome], None]
+
+
+@dataclass(frozen=True)
+class Examined:
+    """Evidence: one resource a policy examined, and the fields it read to decide.
+
+    Its findings arrive through the `Observer` as `Outcome`s naming its URN; a resource
+    examined with none passed the policy. A policy that examined nothing had nothing to check.
+    """
+
+    policy: str
+    urn: str
+    resource_type: str
+    resource_name: str
+    site: str | None  # the site it declares (its tag, else its Site ancestor)
+    fields: tuple[str, ...]  # dotted paths; "dependencies.<key>" for the engine's references
+
+
+EvidenceObserver = Callable[[Examined], None]
+
+
+class _Reads:
+    """The fields a policy reads, per resource URN (paused while the adapter itself reads)."""
+
+    def __init__(self) -> None:
+        self.by_urn: dict[str, set[str]] = {}
+        self.paused = False
+
+    def add(self, urn: str, path: Sequence[str]) -> None:
+        if not self.paused:
+            self.by_urn.setdefault(urn, set()).add(".".join(path))
+
+
+class _ReadingView(ResourceView):
+    """A resource policy's own view of one resource, noting every field the rule reads."""
+
+    reads: _Reads
+
+    @classmethod
+    def reading(cls, args: ResourceValidationArgs, reads: _Reads) -> _ReadingView:
+        view = cls.from_args(args)
+        assert isinstance(view, cls)
+        view.reads = reads
+        return view
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        self.reads.add(self.urn, path)
+        return super().get(*path, default=default)
+
+    @cached_property
+    def provider_region(self) -> Any:
+        self.reads.add(self.urn, ("(provider)", "region"))
+        return super().provider_region
+
+
+class _ReadingResource(StackResource):
+    """A stack policy's own view of one resource, noting every field and reference it reads."""
+
+    reads: _Reads
+
+    @classmethod
+    def reading(cls, resource: Any, reads: _Reads) -> _ReadingResource:
+        view = cls.from_policy_resource(resource)
+        assert isinstance(view, cls)
+        view.reads = reads
+        return view
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        self.reads.add(self.urn, path)
+        return super().get(*path, default=default)
+
+    def depends_on(self, key: str) -> tuple[str, ...]:
+        self.reads.add(self.urn, ("dependencies", key))
+        return super().depends_on(key)
+
+    @cached_property
+    def all_dependencies(self) -> frozenset[str]:
+        self.reads.add(self.urn, ("dependencies",))
+        return super().all_dependencies
+
+    @property
+    def region(self) -> Any:
+        own = self.get("region")
+        if own is not None:
+            return own
+        self.reads.add(self.urn, ("(provider)", "region"))
+        return self.provider_region
+
+
+def _own_site(resource: ResourceView) -> str | None:
+    return resource.site
+
+
+def _report_examined(
+    policy: str,
+    reads: _Reads,
+    evidence: EvidenceObserver,
+    resources: Mapping[str, ResourceView | StackResource],
+    site_of: Callable[[Any], str | None],
+) -> None:
+    reads.paused = True  # what the adapter reads to describe a resource is not evidence
+    for urn, fields in reads.by_urn.items():
+        resource = resources.get(urn)
+        if resource is not None:
+            evidence(
+                Examined(
+                    policy,
+                    urn,
+                    resource.type,
+                    resource.name,
+                    site_of(resource),
+                    tuple(sorted(fields)),
+                )
+            )
 
 
 def unverified(policy: str, error: UnknownValueError, what: str) -> str:
@@ -152,12 +271,18 @@ class _ViewCache(threading.local):
 
 
 def _resource_validator(
-    spec: ResourcePolicySpec, ctx: RuleContext, observe: Observer | None, views: _ViewCache
+    spec: ResourcePolicySpec,
+    ctx: RuleContext,
+    observe: Observer | None,
+    views: _ViewCache,
+    evidence: EvidenceObserver | None = None,
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        resource = views.view_of(args)
+        reads = _Reads()
+        resource = views.view_of(args) if evidence is None else _ReadingView.reading(args, reads)
 
         def emit(message: str) -> None:
+            paused, reads.paused = reads.paused, True
             outcome = Outcome(
                 spec.name,
                 message,
@@ -167,6 +292,7 @@ def _resource_validator(
                 resource.name,
                 "violation",
             )
+            reads.paused = paused
             # The engine attributes a resource policy's report to the resource itself.
             _decide(spec, ctx, observe, lambda m, _urn: report(m, None), outcome)
 
@@ -177,19 +303,30 @@ def _resource_validator(
             if spec.group != "residency":
                 raise  # the engine reports "can't run during preview" (advisory)
             emit(unverified(spec.name, error, f"{resource.type} {resource.name}"))
+        finally:
+            if evidence is not None:
+                _report_examined(spec.name, reads, evidence, {resource.urn: resource}, _own_site)
 
     return validate
 
 
 def _stack_validator(
-    spec: StackPolicySpec, session: EvaluationSession, observe: Observer | None
+    spec: StackPolicySpec,
+    session: EvaluationSession,
+    observe: Observer | None,
+    evidence: EvidenceObserver | None = None,
 ) -> Callable[[StackValidationArgs, ReportViolation], None]:
     ctx = session.ctx
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        ev = session.evaluation(spec.name, args.resources)
+        reads = _Reads()
+        if evidence is None:
+            ev = session.evaluation(spec.name, args.resources)
+        else:  # its own evaluation: every lookup it uses is read on its behalf
+            ev = Evaluation([_ReadingResource.reading(r, reads) for r in args.resources], ctx)
 
         def emit(message: str, urn: str | None, site: str | None) -> None:
+            paused, reads.paused = reads.paused, True
             target = ev.by_urn.get(urn or "")
             outcome = Outcome(
                 spec.name,
@@ -200,6 +337,7 @@ def _stack_validator(
                 target.name if target else None,
                 "violation",
             )
+            reads.paused = paused
             _decide(spec, ctx, observe, report, outcome)
 
         try:
@@ -209,6 +347,9 @@ def _stack_validator(
             if spec.group != "residency":
                 raise
             emit(unverified(spec.name, error, "the stack"), None, None)
+        finally:
+            if evidence is not None:
+                _report_examined(spec.name, reads, evidence, ev.by_urn, ev.declared_site)
 
     return validate
 
@@ -223,9 +364,15 @@ def compliance_levels(config: PolicyConfig) -> dict[str, str]:
 
 
 def build_policies(
-    ctx: RuleContext, observe: Observer | None = None, session: EvaluationSession | None = None
+    ctx: RuleContext,
+    observe: Observer | None = None,
+    session: EvaluationSession | None = None,
+    evidence: EvidenceObserver | None = None,
 ) -> list[Policy]:
-    """The pack's policies for one policy config, in catalog order."""
+    """The pack's policies for one policy config, in catalog order.
+
+    `evidence`, if given, hears which resources each policy examined (see `Examined`).
+    """
     session = session or EvaluationSession(ctx)
     views = _ViewCache()
     policies: list[Policy] = []
@@ -241,7 +388,7 @@ def build_policies(
                 ResourceValidationPolicy(
                     spec.name,
                     spec.description,
-                    _resource_validator(spec, ctx, observe, views),
+                    _resource_validator(spec, ctx, observe, views, evidence),
                     **common,
                 )
             )
@@ -250,7 +397,7 @@ def build_policies(
                 StackValidationPolicy(
                     spec.name,
                     spec.description,
-                    _stack_validator(spec, session, observe),
+                    _stack_validator(spec, session, observe, evidence),
                     **common,
                 )
             )
