@@ -87,6 +87,19 @@ def prod_result() -> CheckResult:
 
 
 @pytest.fixture(scope="session")
+def dublin_west_only_result(tmp_path_factory: pytest.TempPathFactory) -> CheckResult:
+    """prod judged by a policy config that allows dublin's data in eu-west-1 only, while its
+    extracts land in the eu-central-1 lake (prod's own config allows both)."""
+    config = json.loads(PROD_CONFIG.read_text(encoding="utf-8"))
+    for site in config["sites"]:
+        if site["name"] == "dublin":
+            site["allowedRegions"] = ["eu-west-1"]
+    path = tmp_path_factory.mktemp("config") / "config.prod.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return run_check(PROD_STACK, path)
+
+
+@pytest.fixture(scope="session")
 def fargate_result(violating: dict[str, Path]) -> CheckResult:
     """munich, a regulated site, moved to Fargate: four mandatory violations on munich."""
     return run_check(violating["regulated-fargate"])

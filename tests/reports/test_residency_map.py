@@ -42,7 +42,7 @@ def site_edges(result: CheckResult, site: str) -> set[Edge]:
     return {e for e in edges(result.residency_map) if e[0] == site}
 
 
-def test_prod_map(prod_result: CheckResult) -> None:
+def test_prod_map(prod_result: CheckResult, dublin_west_only_result: CheckResult) -> None:
     munich = site_edges(prod_result, "munich")
     lake = next(e[3] for e in munich if e[2] == "writes").rsplit("/", 2)[0]
     assert munich == {
@@ -56,8 +56,11 @@ def test_prod_map(prod_result: CheckResult) -> None:
     }
     dublin = site_edges(prod_result, "dublin")
     assert ("dublin", "ECS cluster hybrid-prod-dublin", "in", "eu-west-1", False) in dublin
-    # dublin's extracts land in the eu-central-1 lake: outside dublin's allowed regions.
-    assert ("dublin", "lake prefix", "stored in", "eu-central-1", True) in dublin
+    # dublin's extracts land in the eu-central-1 lake, which prod's compliance config allows;
+    # one that allows dublin eu-west-1 only marks that edge.
+    assert ("dublin", "lake prefix", "stored in", "eu-central-1", False) in dublin
+    strict = site_edges(dublin_west_only_result, "dublin")
+    assert ("dublin", "lake prefix", "stored in", "eu-central-1", True) in strict
     hq = site_edges(prod_result, "hq")
     assert ("hq", "site hq", "runs on", "ECS cluster hybrid-prod-shared", False) in hq
     assert ("hq", "site hq", "hosts", "AWS Fargate", False) in hq
