@@ -402,21 +402,20 @@ def _sent(agent: StandInEcsAgent, family: str, before: set[str]) -> list[str]:
 def test_incremental_runs_of_every_kind_extract_their_data_interval(
     good: AirflowHome, agent: StandInEcsAgent, manifest: dict[str, Any]
 ) -> None:
-    """A scheduled run (the scheduler's first catch-up run), a manual run through the REST API
-    (the UI's path) with a logical date and one without, and a backfill run, each run by
-    ``airflow tasks test``: the command carries the run's data interval and its start as run id.
-    A manual run of the scheduled run's interval writes the same partition."""
+    """A manual run through the REST API (the UI's path) with a logical date and one without,
+    and a backfill run, each run by ``airflow tasks test``: the command carries the run's data
+    interval and its start as run id. A manual run of the interval of a scheduled run (the
+    scheduler's first catch-up run) writes that run's partition. (Scheduled runs' commands:
+    test_catchup_creates_one_run_per_interval_from_start.)"""
     dag_id, task_id = ORDERS
     orders = next(e for e in site_of(manifest, "hq")["extracts"] if e["name"] == task_id)
     family = _family(manifest, "hq")
     if not good.query("SELECT 1 FROM dag_run WHERE dag_id = ? AND run_type = 'scheduled'", dag_id):
         good.airflow("scheduler", "--num-runs", "3", "--skip-serve-logs", timeout=180)
-    ((scheduled, scheduled_logical),) = good.query(
-        "SELECT run_id, logical_date FROM dag_run WHERE dag_id = ? AND run_type = 'scheduled'",
-        dag_id,
-    )
     # max_active_runs=1: the first catch-up run from `start`, the first tick after 00:00 UTC
-    assert _utc(scheduled_logical) == datetime(2026, 11, 1, 2, 15, tzinfo=UTC)
+    ((scheduled_logical,),) = good.query(
+        "SELECT logical_date FROM dag_run WHERE dag_id = ? AND run_type = 'scheduled'", dag_id
+    )
 
     runs = f"/api/v2/dags/{dag_id}/dagRuns"
     dated, undated, backfill = good.api(
@@ -451,9 +450,9 @@ def test_incremental_runs_of_every_kind_extract_their_data_interval(
     )  # fmt: skip
 
     first = (datetime(2026, 11, 1, 2, 15, tzinfo=UTC), datetime(2026, 11, 2, 2, 15, tzinfo=UTC))
+    assert _utc(scheduled_logical) == first[0]  # the scheduled run's interval starts there
     expected = {
-        scheduled: first,
-        "ui_dated": first,  # the same interval: the same run id, the same partition
+        "ui_dated": first,  # the scheduled run's interval: its run id, its partition
         # no logical date: Airflow stores no interval; the latest one before it was triggered
         "ui_undated": _latest_0215_interval(_utc(undated["run_after"])),
         backfill_run: (_utc(backfill_start), _utc(backfill_end)),
@@ -487,15 +486,15 @@ def test_catchup_creates_one_run_per_interval_from_start(
     manifest: dict[str, Any],
     network: dict[str, Any],
 ) -> None:
-    """A new incremental extract starting two days ago: the real scheduler creates one run per
-    whole interval since `start`, oldest first and one at a time (max_active_runs=1), each run
-    extracts its own interval, and none is created for the interval still under way."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today - 2 * DAY
+    """A new incremental @daily extract starting two days ago: the real scheduler creates one
+    run per whole day since `start` (two), oldest first and one at a time (max_active_runs=1),
+    each scheduled run (run by ``airflow tasks test``) extracts its own interval, and no run is
+    created for the day still under way."""
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - 2 * DAY
     variant = copy.deepcopy(manifest)
     hq = site_of(variant, "hq")
     recent = copy.deepcopy(next(e for e in hq["extracts"] if e["name"] == "orders"))
-    recent.update(name="recent_orders", keyPrefix="hq/recent_orders")
+    recent.update(name="recent_orders", keyPrefix="hq/recent_orders", schedule="@daily")
     recent["incremental"]["start"] = start.date().isoformat()
     hq["extracts"].append(recent)
     dag_id, family = "etl_hq__recent_orders", _family(manifest, "hq")
@@ -506,10 +505,7 @@ def test_catchup_creates_one_run_per_interval_from_start(
     scheduler = airflow.background("scheduler", "--skip-serve-logs")
     try:
         done: list[tuple[datetime, datetime]] = []
-        interval = (
-            start + timedelta(hours=2, minutes=15),
-            start + DAY + timedelta(hours=2, minutes=15),
-        )
+        interval = (start, start + DAY)
         while interval[1] <= datetime.now(UTC):
             ((run_id, run_type),) = airflow.wait_for(
                 "SELECT run_id, run_type FROM dag_run WHERE dag_id = ? AND data_interval_start = ?",
@@ -546,4 +542,4 @@ def test_catchup_creates_one_run_per_interval_from_start(
     )
     assert [(_utc(s), _utc(e)) for s, e, _ in rows] == done
     assert {state for *_, state in rows} == {"success"}
-    assert 1 <= len(done) <= 2  # two days back: one or two whole intervals, by time of day
+    assert len(done) == (datetime.now(UTC) - start).days  # 2 (3 if midnight passed meanwhile)

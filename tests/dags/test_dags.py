@@ -639,7 +639,7 @@ def test_run_interval_prefers_the_interval_airflow_stored() -> None:
     stored = SimpleNamespace(
         data_interval_start=pendulum.datetime(2026, 11, 5, 2, 15, tz="UTC"),
         data_interval_end=pendulum.datetime(2026, 11, 6, 2, 15, tz="UTC"),
-        run_after=pendulum.datetime(2026, 11, 28, 9, 0, tz="UTC"),
+        run_after=pendulum.datetime(2026, 11, 20, 1, 0, tz="UTC"),  # triggered before 02:15
     )
     got = intervals.run_interval(stored, expression="15 2 * * *")
     assert (got.run_id, got.start_sql, got.end_sql) == (
@@ -648,7 +648,7 @@ def test_run_interval_prefers_the_interval_airflow_stored() -> None:
     stored.data_interval_start = stored.data_interval_end = None  # manual, no logical date
     got = intervals.run_interval(stored, expression="15 2 * * *")
     assert (got.run_id, got.start_sql, got.end_sql) == (
-        "20261127T021500", "2026-11-27 02:15:00", "2026-11-28 02:15:00"
+        "20261118T021500", "2026-11-18 02:15:00", "2026-11-19 02:15:00"
     )  # fmt: skip
     # an interval stored in another zone is still passed in UTC
     stored.data_interval_start = pendulum.datetime(2026, 11, 5, 3, 15, tz="Europe/Berlin")
