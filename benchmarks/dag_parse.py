@@ -41,8 +41,8 @@ warnings.filterwarnings("ignore")
 
 def site(i: int) -> dict[str, Any]:
     """Every third site is a cloud (FARGATE) site with two differently scheduled extracts (two
-    DAGs); the others are on-prem EXTERNAL sites, every other one regulated, with two extracts
-    on one schedule (one DAG)."""
+    DAGs), its ``orders`` incremental like prod's; the others are on-prem EXTERNAL sites, every
+    other one regulated, with two full extracts on one schedule (one DAG)."""
     name = f"site-{i:04d}"
     cloud = i % 3 == 0
     regulated = not cloud and i % 2 == 0
@@ -60,18 +60,27 @@ def site(i: int) -> dict[str, Any]:
         "logs": {"group": f"/hybrid/bench/{name}/etl", "region": region, "streamPrefix": "etl/etl"},
         "secretId": f"hybrid/bench/{name}/db",
         "lakePrefix": name,
+        "glueDatabase": f"hybrid_bench_{name.replace('-', '_')}",
         "placementConstraints": []
         if cloud
         else [{"type": "memberOf", "expression": f"attribute:site == {name}"}],
         "extracts": [
-            {
-                "name": extract,
-                "query": f"SELECT id, name, created_at FROM {extract}",
-                "schedule": schedule,
-                "keyPrefix": f"{name}/{extract}",
-            }
-            for extract, schedule in zip(("customers", "orders"), schedules, strict=True)
+            extract(name, "customers", schedules[0], incremental=False),
+            extract(name, "orders", schedules[1], incremental=cloud),
         ],
+    }
+
+
+def extract(site_name: str, name: str, schedule: str, *, incremental: bool) -> dict[str, Any]:
+    query = f"SELECT id, name, created_at FROM {name}"
+    if incremental:
+        query += " WHERE created_at >= :interval_start AND created_at < :interval_end"
+    return {
+        "name": name,
+        "query": query,
+        "schedule": schedule,
+        "keyPrefix": f"{site_name}/{name}",
+        "incremental": {"column": "created_at", "start": "2026-11-01"} if incremental else None,
     }
 
 
@@ -103,11 +112,14 @@ from pathlib import Path
 
 import pendulum
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
 for spec in json.loads(Path(__file__).with_name("specs.json").read_text()):
-    dag = DAG(dag_id=spec["dag_id"], schedule=spec["schedule"], catchup=False,
-              start_date=pendulum.datetime(2025, 1, 1, tz="UTC"), tags=spec["tags"],
+    schedule = spec["schedule"]
+    if spec["catchup"]:  # incremental: data intervals in UTC
+        schedule = CronDataIntervalTimetable(schedule, timezone="UTC")
+    dag = DAG(dag_id=spec["dag_id"], schedule=schedule, catchup=spec["catchup"],
+              start_date=pendulum.parse(spec["start"]), tags=spec["tags"],
               default_args={"retries": 3, "execution_timeout": timedelta(hours=2)})
     for task in spec["tasks"]:
         EcsRunTaskOperator(dag=dag, **task)
@@ -134,10 +146,13 @@ def baseline_specs(bag: Any) -> list[dict[str, Any]]:
             }
             for t in dag.tasks
         ]
+        timetable = getattr(dag.timetable, "expression", None)
         specs.append(
             {
                 "dag_id": dag.dag_id,
-                "schedule": dag.schedule,
+                "schedule": timetable if dag.catchup else dag.schedule,
+                "catchup": dag.catchup,
+                "start": dag.start_date.isoformat(),
                 "tags": sorted(dag.tags),
                 "tasks": tasks,
             }

@@ -1,9 +1,11 @@
 """The DAGs of every valid site of the manifest, and one problem line per invalid site.
 
-- One DAG ``etl_<site>`` per site when all its extracts share one schedule, otherwise one DAG
-  ``etl_<site>__<extract>`` per extract (a DAG has one schedule). ``-`` in names becomes ``_``.
+- One DAG ``etl_<site>`` per site when all its extracts are full (not incremental) and share one
+  schedule, otherwise one DAG ``etl_<site>__<extract>`` per extract (a DAG has one schedule, and
+  an incremental extract its own start date and catch-up). ``-`` in names becomes ``_``.
 - One ``EcsRunTaskOperator`` per extract, overriding the ``etl`` container's command with
-  ``--query <query> --key-prefix <keyPrefix> --run-id <run id>``.
+  ``--query <query> --key-prefix <keyPrefix> --run-id <run id>``, plus, for an incremental
+  extract, ``--param interval_start=<start> --param interval_end=<end>`` of its data interval.
 
 Both DAG files call :func:`build_sites` on the same manifest and so agree on which sites are
 invalid: ``hybrid_sites.py`` registers the valid sites' DAGs, ``hybrid_sites_problems.py`` turns
@@ -13,6 +15,7 @@ DAG processor, so the problems must not be reported by the file that holds the v
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -20,8 +23,9 @@ from typing import Any
 
 import pendulum
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
+from .intervals import run_interval
 from .manifest import (
     Manifest,
     ManifestError,
@@ -38,6 +42,14 @@ from .manifest import (
 #: ``dag_run`` is in every run's template context; ``logical_date`` is not (the task runner
 #: leaves it out when it is None, and templates are strict).
 RUN_ID_TEMPLATE = "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash }}"
+#: An incremental extract's run id and interval: its data interval (``intervals.run_interval``,
+#: the DAG's ``extract_interval`` macro), so a retry, a backfill or a manual rerun of an interval
+#: writes that interval's partition again. UTC, never the wall clock.
+INCREMENTAL_RUN_ID_TEMPLATE = "{{ extract_interval(dag_run).run_id }}"
+INTERVAL_PARAM_TEMPLATES = (
+    "interval_start={{ extract_interval(dag_run).start_sql }}",
+    "interval_end={{ extract_interval(dag_run).end_sql }}",
+)
 
 START_DATE = pendulum.datetime(2025, 1, 1, tz="UTC")
 #: Upper bound of one extract. On timeout the task runner calls ``on_kill``: the ECS task is
@@ -91,17 +103,35 @@ def dag_id(site_name: str, extract_name: str | None = None) -> str:
     return base if extract_name is None else f"{base}__{extract_name}"
 
 
-def _task(
-    site: dict[str, Any], extract: dict[str, Any], dag: DAG, network: dict[str, Any] | None
-) -> EcsRunTaskOperator:
+def _command(extract: dict[str, Any]) -> list[str]:
+    """The ETL container's arguments (docs/contracts.md §3); the rest is in its environment."""
     command = [
         "--query",
         _literal(extract["query"]),
         "--key-prefix",
         _literal(extract["keyPrefix"]),
-        "--run-id",
-        RUN_ID_TEMPLATE,
     ]
+    if extract["incremental"] is None:
+        return [*command, "--run-id", RUN_ID_TEMPLATE]
+    start, end = INTERVAL_PARAM_TEMPLATES
+    return [*command, "--run-id", INCREMENTAL_RUN_ID_TEMPLATE, "--param", start, "--param", end]
+
+
+def _doc(site: dict[str, Any], extract: dict[str, Any]) -> str:
+    table = f"`{site['glueDatabase']}.{extract['name']}`"
+    text = f"`{extract['query']}` -> `{extract['keyPrefix']}/run=<run id>/`, Glue table {table}"
+    if extract["incremental"] is None:
+        return text + " (full extract)."
+    return (
+        text + f" (incremental on `{extract['incremental']['column']}`: each run extracts its "
+        "data interval, run id = the interval's start)."
+    )
+
+
+def _task(
+    site: dict[str, Any], extract: dict[str, Any], dag: DAG, network: dict[str, Any] | None
+) -> EcsRunTaskOperator:
+    command = _command(extract)
     optional: dict[str, Any] = {}
     if network is not None:  # FARGATE (awsvpc) only, never EXTERNAL or EC2 (bridge)
         optional["network_configuration"] = network
@@ -126,44 +156,74 @@ def _task(
         # Explicitly not deferrable (dags/README.md "Waiting: on a worker, not deferred").
         deferrable=False,
         waiter_delay=WAITER_DELAY_S,
-        doc_md=f"`{extract['query']}` -> `{extract['keyPrefix']}/<run id>/`",
+        doc_md=_doc(site, extract),
         **optional,
     )
+
+
+def _incremental_dag_args(extract: dict[str, Any]) -> dict[str, Any]:
+    """Schedule, start and catch-up of an incremental extract's own DAG.
+
+    The timetable is explicitly ``CronDataIntervalTimetable``: Airflow 3 turns a cron string into
+    ``CronTriggerTimetable`` (``[scheduler] create_cron_data_intervals`` defaults to False), whose
+    runs have an empty data interval (start = end) and would extract nothing.
+    """
+    timetable = CronDataIntervalTimetable(extract["schedule"], timezone="UTC")
+    start = pendulum.parse(extract["incremental"]["start"], tz="UTC")
+    return {
+        "schedule": timetable,
+        "start_date": start,
+        "catchup": True,  # one run per interval from `start`, oldest first
+        "user_defined_macros": {
+            "extract_interval": functools.partial(run_interval, expression=timetable.expression)
+        },
+    }
+
+
+def _groups(site: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(DAG id, extracts) pairs; components/dag_ids.py restates this rule for the stack."""
+    extracts = site["extracts"]
+    if not extracts:
+        return []
+    schedules = {extract["schedule"] for extract in extracts}
+    if len(schedules) == 1 and not any(extract["incremental"] for extract in extracts):
+        return [(dag_id(site["name"]), extracts)]
+    return [(dag_id(site["name"], extract["name"]), [extract]) for extract in extracts]
 
 
 def build_site_dags(
     site: dict[str, Any], *, paused_on_creation: bool, network: dict[str, Any] | None
 ) -> list[DAG]:
-    """The DAGs of one valid site: one per site, or one per extract if schedules differ."""
+    """The DAGs of one valid site: one per site, or one per extract (see :func:`_groups`)."""
     extracts = site["extracts"]
-    if not extracts:
-        return []
-    schedules = {extract["schedule"] for extract in extracts}
-    if len(schedules) == 1:
-        groups = [(dag_id(site["name"]), extracts)]
-    else:
-        groups = [(dag_id(site["name"], extract["name"]), [extract]) for extract in extracts]
     dags = []
-    for the_dag_id, members in groups:
-        schedule = members[0]["schedule"]
+    for the_dag_id, members in _groups(site):
+        first = members[0]
+        index = extracts.index(first)
         try:
+            if first["incremental"] is None:
+                timing: dict[str, Any] = {
+                    "schedule": first["schedule"],
+                    "start_date": START_DATE,
+                    "catchup": False,
+                }
+            else:
+                timing = _incremental_dag_args(first)
             dag = DAG(
                 dag_id=the_dag_id,
                 description=f"ETL of site {site['name']} ({site['residency']}, "
                 f"{site['launchType']}) generated from the sites manifest",
-                schedule=schedule,
-                start_date=START_DATE,
-                catchup=False,
                 max_active_runs=1,
                 is_paused_upon_creation=paused_on_creation,
                 default_args=DEFAULT_ARGS,
                 tags=["hybrid-etl", f"site:{site['name']}", f"residency:{site['residency']}"],
+                **timing,
             )
             dag.timetable.validate()  # the cron expression
         except Exception as exc:
-            index = extracts.index(members[0])
             raise SiteError(
-                f"field 'extracts[{index}].schedule' {schedule!r} is not a valid schedule: {exc}"
+                f"field 'extracts[{index}].schedule' {first['schedule']!r} is not a valid "
+                f"schedule: {exc}"
             ) from exc
         for extract in members:
             _task(site, extract, dag, network)

@@ -8,6 +8,7 @@ jsonschema: it would cost parse time) and name the file, the site and the field.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -24,6 +25,16 @@ NETWORK_VERSION = 1
 
 _SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _EXTRACT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_GLUE_DATABASE = re.compile(r"^hybrid_[a-z0-9_]+$")
+# A MySQL column name as written unquoted (the stack config's rule, components/config.py).
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# Schedules that make no fixed data interval: an incremental extract cannot use them.
+_NO_INTERVAL = {
+    "@once": "makes one run with no data interval",
+    "@continuous": "makes intervals from the last run's end to now, which a retry or backfill "
+    "cannot recreate",
+}
 _LAUNCH_TYPES = ("EXTERNAL", "FARGATE", "EC2")
 _RESIDENCIES = ("standard", "regulated")
 _PUBLIC_IP = ("ENABLED", "DISABLED")
@@ -165,6 +176,13 @@ def validate_site(site: Any) -> None:
     _field(site, "residency", "", lambda v: v in _RESIDENCIES, f"one of {_RESIDENCIES}")
     for key in ("region", "cluster", "taskDefinitionFamily", "containerName", "lakePrefix"):
         _field(site, key, "", _is_str, "a non-empty string")
+    _field(
+        site,
+        "glueDatabase",
+        "",
+        lambda v: isinstance(v, str) and bool(_GLUE_DATABASE.match(v)),
+        "a Glue database name 'hybrid_<environment>_<site>'",
+    )
     _field(site, "launchType", "", lambda v: v in _LAUNCH_TYPES, f"one of {_LAUNCH_TYPES}")
     logs = _field(site, "logs", "", _is_dict, "an object")
     for key in ("group", "region", "streamPrefix"):
@@ -202,3 +220,50 @@ def validate_site(site: Any) -> None:
             lambda v: _is_str(v) and v.startswith(lake_prefix),
             f"a key below the site's lakePrefix {lake_prefix!r}",
         )
+        if "incremental" not in extract:
+            raise SiteError(f"field '{where}incremental' is missing (null for a full extract)")
+        if extract["incremental"] is not None:
+            _validate_incremental(extract, where)
+
+
+def _validate_incremental(extract: dict[str, Any], where: str) -> None:
+    """``{"column": <name>, "start": "YYYY-MM-DD"}`` and a schedule that makes data intervals."""
+    incremental = extract["incremental"]
+    where_inc = f"{where}incremental."
+    if not isinstance(incremental, dict):
+        raise SiteError(
+            f"field '{where}incremental' must be null or an object {{column, start}}, "
+            f"got {incremental!r}"
+        )
+    unknown = sorted(set(incremental) - {"column", "start"})
+    if unknown:
+        raise SiteError(f"field '{where}incremental' has unknown key(s) {unknown}")
+    _field(
+        incremental,
+        "column",
+        where_inc,
+        lambda v: isinstance(v, str) and bool(_COLUMN.match(v)),
+        "a column name (letters, digits, _ and $, not starting with a digit)",
+    )
+    _field(incremental, "start", where_inc, _is_iso_date, "a date written YYYY-MM-DD (UTC)")
+    schedule = extract["schedule"]
+    if schedule is None:
+        raise SiteError(
+            f"field '{where}schedule' must be a cron expression or preset for an incremental "
+            "extract (its runs are the schedule's data intervals), got None"
+        )
+    if schedule in _NO_INTERVAL:
+        raise SiteError(
+            f"field '{where}schedule' {schedule!r} {_NO_INTERVAL[schedule]}: an incremental "
+            "extract needs a cron expression or a preset such as @daily"
+        )
+
+
+def _is_iso_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        return False
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True

@@ -98,6 +98,8 @@ class AirflowHome:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+            # the REST API, called in-process (see api()), lets every caller in as admin
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": region,
@@ -152,6 +154,25 @@ class AirflowHome:
         if proc.returncode != 0:
             raise AssertionError(f"script exited {proc.returncode}:\n{out}")
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+    def api(self, calls: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
+        """Calls to Airflow's REST API (what the UI sends), in one process, answered by the real
+        API app in-process (FastAPI's TestClient: no port); each answer's JSON, in order."""
+        script = f"""
+import json
+from fastapi.testclient import TestClient
+from airflow.api_fastapi.app import create_app
+answers = []
+with TestClient(create_app()) as client:
+    for method, path, body in {calls!r}:
+        response = client.request(method, path, json=body)
+        assert response.status_code == 200, (path, response.status_code, response.text)
+        answers.append(response.json())
+print("API-ANSWERS " + json.dumps(answers))
+"""
+        out = self.python(script, timeout=180).stdout
+        (line,) = [line for line in out.splitlines() if line.startswith("API-ANSWERS ")]
+        return list(json.loads(line.removeprefix("API-ANSWERS ")))
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return self._popen([str(AIRFLOW), *args], env)

@@ -15,7 +15,7 @@ import json
 import signal
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +360,186 @@ def test_after_a_lost_worker_the_retry_reattaches(
     assert returncode == 0, out
     assert [t.arn for t in agent.runs_of(family) if t.run_id == "20301201T030000"] == [task.arn]
     assert "etl: finished run-id=20301201T030000 exit=0" in out
+
+
+# --- 4. incremental extracts: the data interval in the command ------------------------------
+
+ORDERS = ("etl_hq__orders", "orders")  # prod: incremental, "15 2 * * *", start 2026-11-01
+DAY = timedelta(days=1)
+
+
+def _utc(value: str) -> datetime:
+    """A date from the metadata DB or the API as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _latest_0215_interval(moment: datetime) -> tuple[datetime, datetime]:
+    """The latest whole "15 2 * * *" interval ending at or before ``moment`` (by hand)."""
+    end = moment.replace(hour=2, minute=15, second=0, microsecond=0)
+    if end > moment:
+        end -= DAY
+    return end - DAY, end
+
+
+def _incremental_command(extract: dict[str, Any], start: datetime, end: datetime) -> list[str]:
+    sql = "%Y-%m-%d %H:%M:%S"
+    return [
+        "--query", extract["query"], "--key-prefix", extract["keyPrefix"],
+        "--run-id", start.strftime("%Y%m%dT%H%M%S"),
+        "--param", f"interval_start={start.strftime(sql)}",
+        "--param", f"interval_end={end.strftime(sql)}",
+    ]  # fmt: skip
+
+
+def _sent(agent: StandInEcsAgent, family: str, before: set[str]) -> list[str]:
+    """The command of the one ECS task started since ``before`` (ARNs seen earlier)."""
+    (task,) = [t for t in agent.runs_of(family) if t.arn not in before]
+    assert task.exit_code == 0
+    return task.command
+
+
+def test_incremental_runs_of_every_kind_extract_their_data_interval(
+    good: AirflowHome, agent: StandInEcsAgent, manifest: dict[str, Any]
+) -> None:
+    """A manual run through the REST API (the UI's path) with a logical date and one without,
+    and a backfill run, each run by ``airflow tasks test``: the command carries the run's data
+    interval and its start as run id. A manual run of the interval of a scheduled run (the
+    scheduler's first catch-up run) writes that run's partition. (Scheduled runs' commands:
+    test_catchup_creates_one_run_per_interval_from_start.)"""
+    dag_id, task_id = ORDERS
+    orders = next(e for e in site_of(manifest, "hq")["extracts"] if e["name"] == task_id)
+    family = _family(manifest, "hq")
+    if not good.query("SELECT 1 FROM dag_run WHERE dag_id = ? AND run_type = 'scheduled'", dag_id):
+        good.airflow("scheduler", "--num-runs", "3", "--skip-serve-logs", timeout=180)
+    # max_active_runs=1: the first catch-up run from `start`, the first tick after 00:00 UTC
+    ((scheduled_logical,),) = good.query(
+        "SELECT logical_date FROM dag_run WHERE dag_id = ? AND run_type = 'scheduled'", dag_id
+    )
+
+    runs = f"/api/v2/dags/{dag_id}/dagRuns"
+    dated, undated, backfill = good.api(
+        [
+            # a logical date on the tick that ends the scheduled run's interval
+            ("POST", runs, {"dag_run_id": "ui_dated", "logical_date": "2026-11-02T02:15:00Z"}),
+            ("POST", runs, {"dag_run_id": "ui_undated", "logical_date": None}),
+            (
+                "POST",
+                "/api/v2/backfills",
+                {
+                    "dag_id": dag_id,
+                    "from_date": "2026-11-05T00:00:00Z",
+                    "to_date": "2026-11-05T23:00:00Z",
+                },
+            ),
+        ]
+    )
+    # what Airflow 3.3 gives each run
+    assert (dated["data_interval_start"], dated["data_interval_end"]) == (
+        "2026-11-01T02:15:00Z", "2026-11-02T02:15:00Z"
+    )  # fmt: skip
+    assert (undated["logical_date"], undated["data_interval_start"]) == (None, None)
+    ((backfill_run, backfill_start, backfill_end),) = good.query(
+        "SELECT run_id, data_interval_start, data_interval_end FROM dag_run "
+        "WHERE dag_id = ? AND run_type = 'backfill'",
+        dag_id,
+    )
+    assert backfill["from_date"].startswith("2026-11-05")
+    assert (_utc(backfill_start), _utc(backfill_end)) == (
+        datetime(2026, 11, 5, 2, 15, tzinfo=UTC), datetime(2026, 11, 6, 2, 15, tzinfo=UTC)
+    )  # fmt: skip
+
+    first = (datetime(2026, 11, 1, 2, 15, tzinfo=UTC), datetime(2026, 11, 2, 2, 15, tzinfo=UTC))
+    assert _utc(scheduled_logical) == first[0]  # the scheduled run's interval starts there
+    expected = {
+        "ui_dated": first,  # the scheduled run's interval: its run id, its partition
+        # no logical date: Airflow stores no interval; the latest one before it was triggered
+        "ui_undated": _latest_0215_interval(_utc(undated["run_after"])),
+        backfill_run: (_utc(backfill_start), _utc(backfill_end)),
+    }
+    for run_id, (start, end) in expected.items():
+        before = {t.arn for t in agent.runs_of(family)}
+        out = good.airflow("tasks", "test", dag_id, task_id, run_id, timeout=180).stdout
+        assert "UndefinedError" not in out
+        assert _sent(agent, family, before) == _incremental_command(orders, start, end), out
+
+
+def test_cli_trigger_with_a_logical_date_gets_the_interval_of_the_trigger_time(
+    good: AirflowHome,
+) -> None:
+    """Airflow 3.3.1's ``airflow dags trigger --logical-date`` (unlike the REST API and the UI)
+    infers the data interval from the moment it is called, not from the logical date: the run
+    extracts the latest interval, and its run id (the interval start) says so."""
+    dag_id, _ = ORDERS
+    good.trigger(dag_id, "cli_dated", "2026-11-10T00:00:00+00:00")
+    ((logical, start, end, run_after),) = good.query(
+        "SELECT logical_date, data_interval_start, data_interval_end, run_after FROM dag_run "
+        "WHERE run_id = 'cli_dated'"
+    )
+    assert _utc(logical) == datetime(2026, 11, 10, tzinfo=UTC)
+    assert (_utc(start), _utc(end)) == _latest_0215_interval(_utc(run_after))
+
+
+def test_catchup_creates_one_run_per_interval_from_start(
+    airflow: AirflowHome,
+    agent: StandInEcsAgent,
+    manifest: dict[str, Any],
+    network: dict[str, Any],
+) -> None:
+    """A new incremental @daily extract starting two days ago: the real scheduler creates one
+    run per whole day since `start` (two), oldest first and one at a time (max_active_runs=1),
+    each scheduled run (run by ``airflow tasks test``) extracts its own interval, and no run is
+    created for the day still under way."""
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - 2 * DAY
+    variant = copy.deepcopy(manifest)
+    hq = site_of(variant, "hq")
+    recent = copy.deepcopy(next(e for e in hq["extracts"] if e["name"] == "orders"))
+    recent.update(name="recent_orders", keyPrefix="hq/recent_orders", schedule="@daily")
+    recent["incremental"]["start"] = start.date().isoformat()
+    hq["extracts"].append(recent)
+    dag_id, family = "etl_hq__recent_orders", _family(manifest, "hq")
+    airflow.write_manifest(variant, network)
+    airflow.parse()
+    assert dag_id in airflow.active_dags()
+
+    scheduler = airflow.background("scheduler", "--skip-serve-logs")
+    try:
+        done: list[tuple[datetime, datetime]] = []
+        interval = (start, start + DAY)
+        while interval[1] <= datetime.now(UTC):
+            ((run_id, run_type),) = airflow.wait_for(
+                "SELECT run_id, run_type FROM dag_run WHERE dag_id = ? AND data_interval_start = ?",
+                dag_id,
+                interval[0].strftime("%Y-%m-%d %H:%M:%S.%f"),
+                timeout=120,
+            )
+            assert run_type == "scheduled"
+            before = {t.arn for t in agent.runs_of(family)}
+            airflow.airflow("tasks", "test", dag_id, "recent_orders", run_id, timeout=180)
+            assert _sent(agent, family, before) == _incremental_command(recent, *interval)
+            done.append(interval)
+            interval = (interval[1], interval[1] + DAY)
+        # the scheduler finishes the last run and moves on to the interval still under way
+        airflow.wait_for(
+            "SELECT COUNT(*) FROM dag_run WHERE dag_id = ? AND state = 'success' HAVING COUNT(*) = ?",
+            dag_id,
+            len(done),
+            timeout=120,
+        )
+        airflow.wait_for(
+            "SELECT 1 FROM dag WHERE dag_id = ? AND next_dagrun_data_interval_start = ?",
+            dag_id,
+            interval[0].strftime("%Y-%m-%d %H:%M:%S.%f"),
+            timeout=120,
+        )
+    finally:
+        airflow.kill(scheduler.proc, signal.SIGTERM)
+        scheduler.finish(timeout=60)
+    rows = airflow.query(
+        "SELECT data_interval_start, data_interval_end, state FROM dag_run WHERE dag_id = ? "
+        "ORDER BY data_interval_start",
+        dag_id,
+    )
+    assert [(_utc(s), _utc(e)) for s, e, _ in rows] == done
+    assert {state for *_, state in rows} == {"success"}
+    assert len(done) == (datetime.now(UTC) - start).days  # 2 (3 if midnight passed meanwhile)
