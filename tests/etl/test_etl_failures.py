@@ -160,7 +160,7 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
         run = run_etl([*cmd, "--run-id", "tls"], etl_env(moto, ETL_TLS_CA=str(server.tls.ca)))
         assert run.returncode == 0, run.stderr
         assert run.last("connect")["tls"] is True
-        assert read_run(s3, bucket, f"{PREFIX}/tls").rows == [["1", "tls"], ["2", None]]
+        assert read_run(s3, bucket, f"{PREFIX}/tls").rows == [[1, "tls"], [2, None]]
 
         # The server's certificate is checked: an unknown CA is refused.
         run = run_etl([*cmd, "--run-id", "bad-ca"], etl_env(moto))
