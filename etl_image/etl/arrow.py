@@ -19,12 +19,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from pymysql.constants import FIELD_TYPE
 
 from etl.columns import ArrowType, Column, arrow_type, holds_dates
 from etl.errors import SourceError
+from etl.rows import RawBatch
 
 Convert = Callable[[pa.Array], pa.Array]
 
@@ -179,6 +179,8 @@ class BatchDecoder:
         self.schema = pa.schema(
             [pa.field(p.column.name, p.arrow_type, nullable=p.nullable) for p in plans]
         )
+        import pyarrow.csv as pcsv  # only for batches the Python reader made (rare)
+
         self.parse_options = pcsv.ParseOptions(
             delimiter=",",
             quote_char='"',
@@ -196,6 +198,8 @@ class BatchDecoder:
         self.names = names
 
     def decode(self, data: bytes) -> pa.RecordBatch:
+        import pyarrow.csv as pcsv
+
         read_options = pcsv.ReadOptions(
             column_names=self.names, use_threads=False, block_size=max(len(data) + 1, 1 << 20)
         )
@@ -211,10 +215,30 @@ class BatchDecoder:
         arrays = []
         for plan, chunked in zip(self.plans, table.columns, strict=True):
             arr = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
-            if plan.convert is not None:
-                arr = plan.convert(arr)
-            arrays.append(arr)
+            arrays.append(_typed(plan, arr))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def from_packets(self, batch: RawBatch) -> pa.RecordBatch:
+        """Row packets -> typed batch, without the CSV detour (``etl.wirebatch``)."""
+        from etl import wirebatch
+
+        arrays = []
+        columns = wirebatch.locate(batch, len(self.plans))
+        try:
+            for plan, (start, length, valid) in zip(self.plans, columns, strict=True):
+                binary = plan.read_type == pa.binary()
+                view = wirebatch.view_array(batch.data, start, length, valid, binary=binary)
+                arr = view.cast(pa.binary() if binary else pa.string())
+                arrays.append(_typed(plan, arr))
+        except pa.ArrowInvalid as e:
+            raise SourceError(f"a value does not fit its column's type: {_no_values(e)}") from None
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _typed(plan: ColumnPlan, arr: pa.Array) -> pa.Array:
+    if plan.convert is not None:
+        return plan.convert(arr)
+    return arr if arr.type == plan.arrow_type else arr.cast(plan.arrow_type)
 
 
 def _no_values(e: BaseException) -> str:
@@ -268,8 +292,13 @@ class ParquetEncoder:
         compression: str,
         row_group_bytes: int,
         row_group_rows: int,
+        vector: bool = True,
     ) -> None:
         self.decoder = BatchDecoder(plans)
+        self.dictionary_columns = [
+            p.column.name for p in plans if pa.types.is_dictionary(p.arrow_type)
+        ]
+        self.takes_raw = vector  # packet batches straight to Arrow (etl.wirebatch)
         self.compression = compression
         self.name = f"parquet ({compression})"
         self.row_group_bytes = row_group_bytes
@@ -287,14 +316,19 @@ class ParquetEncoder:
             self.sink,
             self.decoder.schema,
             compression=self.compression,
+            # Dictionary pages for ENUM/SET only: for other strings the writer's dictionary
+            # builders cost ~20 MB per file in flight, and zstd catches the repeats anyway.
+            use_dictionary=self.dictionary_columns,
             write_statistics=True,
             store_schema=True,  # Arrow types pyarrow restores on read (dictionary, s unit)
         )
         return bytes(self.sink.take())
 
     def write(self, data: bytes) -> bytearray:
-        batch = self.decoder.decode(data)
-        self.pending_raw += len(data)
+        return self._add(self.decoder.decode(data), len(data))
+
+    def _add(self, batch: pa.RecordBatch, raw: int) -> bytearray:
+        self.pending_raw += raw
         self.pending.append(batch)
         self.pending_rows += batch.num_rows
         self.pending_bytes += batch.nbytes
@@ -302,6 +336,9 @@ class ParquetEncoder:
             self._flush()
         assert self.sink is not None
         return self.sink.take()
+
+    def write_raw(self, batch: RawBatch) -> bytearray:
+        return self._add(self.decoder.from_packets(batch), batch.size)
 
     def _flush(self) -> None:
         if self.pending:

@@ -26,11 +26,11 @@ class Tuning:
     fetch_size: int = 10_000  # ETL_FETCH_SIZE: rows per fetchmany batch
     part_max_bytes: int = 256 * MIB  # ETL_PART_MAX_BYTES: rotate part files at this gz size
     part_max_rows: int = 0  # ETL_PART_MAX_ROWS: ... or at this many rows (0: no limit)
-    upload_part_bytes: int = 8 * MIB  # ETL_UPLOAD_PART_BYTES: S3 multipart part size (>= 5 MiB)
+    upload_part_bytes: int = 5 * MIB  # ETL_UPLOAD_PART_BYTES: S3 multipart part size (>= 5 MiB)
     compress_level: int = 1  # ETL_COMPRESS_LEVEL: gzip level (ISA-L caps it at 3)
     gzip: str = "auto"  # ETL_GZIP: isal, zlib-ng or zlib (auto: the first installed)
     parquet_compression: str = "zstd"  # ETL_PARQUET_COMPRESSION: zstd, snappy, gzip, none
-    row_group_bytes: int = 16 * MIB  # ETL_ROW_GROUP_BYTES: Arrow bytes gathered per row group
+    row_group_bytes: int = 8 * MIB  # ETL_ROW_GROUP_BYTES: Arrow bytes gathered per row group
     row_group_rows: int = 1_000_000  # ETL_ROW_GROUP_ROWS: ... or this many rows
     queue_batches: int = 4  # ETL_QUEUE_BATCHES: CSV batches waiting for compression
     connect_retries: int = 4  # ETL_CONNECT_RETRIES: connection attempts
@@ -46,6 +46,7 @@ class Tuning:
     stop_seconds: float = 20.0  # ETL_STOP_SECONDS: after SIGTERM, stop and clean up within this
     tls_ca: str | None = None  # ETL_TLS_CA: CA bundle for TLS to the database
     row_reader: str = "wire"  # ETL_ROW_READER: wire (fast) or fetchmany (PyMySQL's cursor)
+    vector: bool = True  # ETL_VECTOR=0: the wire reader builds CSV in Python, per value
 
 
 _TUNING_ENV = {
@@ -166,6 +167,11 @@ def _tuning(environ: Mapping[str, str]) -> Tuning:
             if choice not in allowed:
                 raise UsageError(f"{var}={choice!r} must be one of {', '.join(allowed)}")
             values[attr] = choice
+    vector = _env_value("ETL_VECTOR", environ)
+    if vector is not None:
+        if vector not in ("0", "1"):
+            raise UsageError(f"ETL_VECTOR={vector!r} must be 0 or 1")
+        values["vector"] = vector == "1"
     reader = _env_value("ETL_ROW_READER", environ)
     if reader is not None:
         if reader not in ("wire", "fetchmany"):

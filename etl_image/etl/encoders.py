@@ -12,7 +12,10 @@ the GIL while they compress, so compression runs beside the row reader on anothe
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from typing import Any, Protocol
+
+from etl.rows import RawBatch
 
 _GZIP_WBITS = 31  # deflate with gzip framing
 
@@ -23,10 +26,13 @@ class Encoder(Protocol):
     content_type: str
     pending_raw: int
     initial_ratio: float  # encoded / raw bytes to assume until the first output
+    takes_raw: bool  # accepts packet batches (write_raw) from the wire reader
 
     def open(self) -> bytes | bytearray: ...
 
     def write(self, data: bytes) -> bytes | bytearray: ...
+
+    def write_raw(self, batch: RawBatch) -> bytes | bytearray: ...
 
     def close(self) -> bytes | bytearray: ...
 
@@ -63,12 +69,26 @@ class GzipCsvEncoder:
     pending_raw = 0
     initial_ratio = 0.35
 
-    def __init__(self, header: bytes, level: int, backend: str = "auto") -> None:
+    def __init__(
+        self,
+        header: bytes,
+        level: int,
+        backend: str = "auto",
+        *,
+        ncols: int = 0,
+        binary: Sequence[int] = (),
+        vector: bool = False,
+    ) -> None:
         self.header = header
         self.level = level
         self.backend, self._factory = gzip_backend(backend)
         self.name = f"gzip level {level} ({self.backend})"
         self._comp: Any = None
+        self.ncols = ncols
+        self.binary = frozenset(binary)
+        # Packet batches become CSV in C++ (pyarrow's writer); needs numpy and pyarrow.
+        self.takes_raw = vector
+        self._csv_options: Any = None
 
     def open(self) -> bytes:
         self._comp = self._factory(self.level)
@@ -76,6 +96,29 @@ class GzipCsvEncoder:
 
     def write(self, data: bytes) -> bytes:
         return bytes(self._comp.compress(data))
+
+    def write_raw(self, batch: RawBatch) -> bytes:
+        """Packets -> columns (``etl.wirebatch``) -> the same CSV dialect, by pyarrow."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        from etl import wirebatch
+
+        if self._csv_options is None:
+            self._csv_options = pcsv.WriteOptions(
+                include_header=False, quoting_style="all_valid", eol="\r\n"
+            )
+        arrays = []
+        for i, (start, length, valid) in enumerate(wirebatch.locate(batch, self.ncols)):
+            if i in self.binary:
+                arrays.append(wirebatch.hex_array(batch.data, start, length, valid))
+            else:
+                view = wirebatch.view_array(batch.data, start, length, valid, binary=False)
+                arrays.append(view.cast(pa.string()))
+        table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(self.ncols)])
+        sink = pa.BufferOutputStream()
+        pcsv.write_csv(table, sink, self._csv_options)
+        return bytes(self._comp.compress(sink.getvalue()))
 
     def close(self) -> bytes:
         out = bytes(self._comp.flush())

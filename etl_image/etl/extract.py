@@ -122,9 +122,20 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
     """The part file encoder for ``cfg.fmt``, and a function that gives the columns'
     manifest entries once the extract is over (zero dates are counted on the way)."""
     if cfg.fmt == "csv.gz":
+        if cfg.tuning.vector:
+            from etl.memory import arrow_pool
+
+            arrow_pool()
         header = CsvEncoder(len(columns)).header([c.name for c in columns])
         try:
-            gz = GzipCsvEncoder(header, cfg.tuning.compress_level, cfg.tuning.gzip)
+            gz = GzipCsvEncoder(
+                header,
+                cfg.tuning.compress_level,
+                cfg.tuning.gzip,
+                ncols=len(columns),
+                binary=[i for i, c in enumerate(columns) if c.is_binary],
+                vector=cfg.tuning.vector,
+            )
         except ValueError as e:
             raise UsageError(f"ETL_GZIP: {e}") from None
 
@@ -142,6 +153,9 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
         return gz, csv_columns
 
     from etl.arrow import ParquetEncoder, plan_columns  # pyarrow only when writing Parquet
+    from etl.memory import arrow_pool
+
+    arrow_pool()
 
     plans = plan_columns(columns, wide_decimal=cfg.wide_decimals, zero_dates=cfg.zero_dates)
     pq = ParquetEncoder(
@@ -149,6 +163,7 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
         compression=cfg.tuning.parquet_compression,
         row_group_bytes=cfg.tuning.row_group_bytes,
         row_group_rows=cfg.tuning.row_group_rows,
+        vector=cfg.tuning.vector,
     )
 
     def parquet_columns() -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from etl.config import Tuning
 from etl.encoders import Encoder
 from etl.errors import Cancelled, EtlError
 from etl.log import Log
-from etl.rows import RowSource
+from etl.rows import RawBatch, RowSource
 from etl.s3sink import PartFile, PartWriter
 from etl.source import redact
 from etl.stop import signals_blocked
@@ -140,9 +140,13 @@ class Extractor:
             while True:
                 item = self._get(self.raw_q)
                 kind = item[0]
-                if kind == "data":
-                    out = enc.write(item[1])
-                    self.file_raw_done += len(item[1])
+                if kind in ("data", "raw"):
+                    if kind == "raw":
+                        out = enc.write_raw(item[1])
+                        self.file_raw_done += item[1].size
+                    else:
+                        out = enc.write(item[1])
+                        self.file_raw_done += len(item[1])
                     if out:
                         pending += out
                         self.file_bytes += len(out)
@@ -256,23 +260,29 @@ class Extractor:
         max_rows = self.tuning.part_max_rows
         max_bytes = self.tuning.part_max_bytes
         rows_in_file = raw_in_file = 0
+        next_raw = getattr(rows, "next_raw", None) if self.encoder.takes_raw else None
         try:
             self._open_file()  # even an empty result gets a file (CSV header, Parquet schema)
             file_open = True
             while True:
                 self._safe_point()
                 n = min(fetch_size, max_rows - rows_in_file) if max_rows else fetch_size
-                got = rows.next_batch(n)
+                got = next_raw(n) if next_raw else rows.next_batch(n)
                 if got is None:
                     break
-                data, count = got
+                if isinstance(got, RawBatch):  # packets: the encoder takes them apart
+                    item: tuple[Any, ...] = ("raw", got)
+                    size, count = got.size, got.rows
+                else:
+                    item = ("data", got[0])
+                    size, count = len(got[0]), got[1]
                 if file_open is False:
                     self._open_file()
                     file_open = True
-                result.raw_bytes += len(data)
-                self._put(self.raw_q, ("data", data))
+                result.raw_bytes += size
+                self._put(self.raw_q, item)
                 rows_in_file += count
-                raw_in_file += len(data)
+                raw_in_file += size
                 result.rows += count
                 if (max_rows and rows_in_file >= max_rows) or self._estimated_size(
                     raw_in_file

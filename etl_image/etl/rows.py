@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pymysql
@@ -25,7 +26,20 @@ from etl.source import db_error_message, redact
 
 LINE_END = "\r\n"
 _MAX_PACKET = 0xFFFFFF
-_READ_SIZE = 256 * 1024
+_READ_SIZE = 1024 * 1024
+
+
+@dataclass
+class RawBatch:
+    """Complete row packets: row ``i``'s payload starts at ``data[payloads[i]]``."""
+
+    data: bytes
+    payloads: list[int]
+    size: int  # bytes of the packets
+
+    @property
+    def rows(self) -> int:
+        return len(self.payloads)
 
 
 class RowSource(Protocol):
@@ -201,6 +215,50 @@ class WireRows:
             pos += 4 + plen
             if plen < _MAX_PACKET:
                 return b"".join(parts), pos
+
+    def next_raw(self, max_rows: int) -> RawBatch | tuple[bytes, int] | None:
+        """Up to ``max_rows`` complete row packets, for ``etl.wirebatch`` to take apart (one
+        Python step per row, none per value). A row of 16 MiB or more spans packets: it comes
+        alone, as CSV bytes from ``next_batch``. ``None`` at the end."""
+        if self.done:
+            return None
+        buf, pos = self.buf, self.pos
+        begin = pos
+        payloads: list[int] = []  # relative to begin
+        append = payloads.append
+        count = 0
+        while count < max_rows:
+            avail = len(buf) - pos
+            if avail >= 4:
+                plen = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                if avail >= 4 + plen:
+                    first = buf[pos + 4]
+                    if first == 0xFE and plen < 9:  # EOF: end of the result set
+                        self._finish()
+                        pos += 4 + plen
+                        break
+                    if first == 0xFF and plen != _MAX_PACKET:
+                        self.buf, self.pos = buf, pos + 4 + plen
+                        raise self._error_packet(buf[pos + 4 : pos + 4 + plen])
+                    if plen == _MAX_PACKET:  # a long row: the slow path takes it
+                        if count:
+                            break
+                        self.buf, self.pos = buf, pos
+                        return self.next_batch(1)
+                    append(pos - begin + 4)
+                    pos += 4 + plen
+                    count += 1
+                    continue
+            self.pos = begin  # keep the batch so far, read more
+            self._fill()
+            buf, pos, begin = self.buf, pos - begin, 0
+        self.buf, self.pos = buf, pos
+        self.rows += count
+        if not count:
+            return None
+        if begin:
+            payloads = [o + begin for o in payloads]
+        return RawBatch(buf, payloads, pos - begin)
 
     def next_batch(self, max_rows: int) -> tuple[bytes, int] | None:
         if self.done:

@@ -20,6 +20,7 @@ from etl.config import Config
 from etl.errors import EXIT_INTERNAL, EXIT_OK, EtlError, SinkError, Terminated, UsageError
 from etl.extract import Range, extract, plan_ranges
 from etl.log import Log, iso, utc_now
+from etl.memory import trim
 from etl.pipeline import ExtractResult
 from etl.rows import LINE_END
 from etl.s3sink import PartFile, aws_client, s3_call, s3_client, sweep
@@ -155,6 +156,8 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
 
         stop.check()
         s3 = s3_client(cfg, session)
+        gc.collect()
+        trim()  # start-up's temporary objects (service models) are gone: give the memory back
         s3_call("HeadBucket", s3.head_bucket, Bucket=cfg.bucket)
         touched = True
         # A rerun with the same run id replaces its output: clear the run prefix first; the

@@ -20,7 +20,7 @@ def test_flags_only() -> None:
     assert cfg.run_prefix == "p/q/2024-05-06/"
     assert (cfg.fmt, cfg.zero_dates, cfg.wide_decimals) == ("parquet", "null", "string")
     assert cfg.parallel == 1
-    assert cfg.tuning.upload_part_bytes == 8 * MIB
+    assert cfg.tuning.upload_part_bytes == 5 * MIB
 
 
 def test_env_only_and_flags_win() -> None:
