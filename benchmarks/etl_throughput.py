@@ -10,7 +10,11 @@ both measured in this run (best of --repeat). Last lines:
     etl_throughput csv.gz: ratio 0.83 (1M rows), peak RSS 60 MB at 100k, ...
 
 Usage: .venv/bin/python benchmarks/etl_throughput.py [--rows N] [--parallel N] [--repeat N]
+           [--image-venv DIR]   # run the ETL in a venv of etl_image/requirements.txt only
 Goals at 1M rows, one process: Parquet >= 0.5, CSV >= 0.8; peak RSS <= 150 MB at every size.
+RSS: the dev venv holds more than the image (PyMySQL imports ``cryptography`` when it is
+installed: +12 MB), so measure RSS with ``--image-venv`` (made on first use, with python3.12
+when there is one, as in the image).
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ REGION = "eu-central-1"
 DB, USER, PASSWORD = "bench", "etl", "bench-Pw-0c9e"
 BUCKET = "etl-bench"
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: tuning for the ETL runs
+
+
+def image_venv(path: Path) -> str:
+    """A virtualenv holding exactly what the image installs; returns its python."""
+    python = path / "bin" / "python"
+    if not python.exists():
+        base = shutil.which("python3.12") or sys.executable
+        subprocess.run([base, "-m", "venv", str(path)], check=True)
+        reqs = ROOT / "etl_image" / "requirements.txt"
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--only-binary=:all:", "-r", str(reqs)],
+            check=True,
+        )
+    return str(python)
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -174,8 +192,14 @@ def main() -> None:
         help="a larger run that shows peak RSS stays flat beyond --rows (0: skip)",
     )
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the ETL runs")
+    ap.add_argument(
+        "--image-venv",
+        help="a venv with only etl_image/requirements.txt (made if missing) to run the ETL in",
+    )
     opts = ap.parse_args()
     EXTRA_ENV.update(kv.split("=", 1) for kv in opts.env)
+    if opts.image_venv:
+        opts.python = image_venv(Path(opts.image_venv))
     sizes = sorted({min(100_000, opts.rows), opts.rows} | ({opts.plateau_rows} - {0}))
     loaded = sizes[-1]
     tmp = Path(tempfile.mkdtemp(prefix="etl-bench-"))

@@ -23,7 +23,7 @@ _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
 class Tuning:
     """Knobs with sensible defaults, set through the environment (tests make them small)."""
 
-    fetch_size: int = 10_000  # ETL_FETCH_SIZE: rows per fetchmany batch
+    fetch_size: int = 5_000  # ETL_FETCH_SIZE: rows per batch
     part_max_bytes: int = 256 * MIB  # ETL_PART_MAX_BYTES: rotate part files at this gz size
     part_max_rows: int = 0  # ETL_PART_MAX_ROWS: ... or at this many rows (0: no limit)
     upload_part_bytes: int = 5 * MIB  # ETL_UPLOAD_PART_BYTES: S3 multipart part size (>= 5 MiB)
@@ -32,7 +32,7 @@ class Tuning:
     parquet_compression: str = "zstd"  # ETL_PARQUET_COMPRESSION: zstd, snappy, gzip, none
     row_group_bytes: int = 8 * MIB  # ETL_ROW_GROUP_BYTES: Arrow bytes gathered per row group
     row_group_rows: int = 1_000_000  # ETL_ROW_GROUP_ROWS: ... or this many rows
-    queue_batches: int = 4  # ETL_QUEUE_BATCHES: CSV batches waiting for compression
+    queue_batches: int = 2  # ETL_QUEUE_BATCHES: batches waiting for the encoder
     connect_retries: int = 4  # ETL_CONNECT_RETRIES: connection attempts
     connect_backoff: float = 1.0  # ETL_CONNECT_BACKOFF: first retry delay, doubled each time
     connect_timeout: float = 10.0  # ETL_CONNECT_TIMEOUT: seconds

@@ -27,6 +27,7 @@ from etl.source import db_error_message, redact
 LINE_END = "\r\n"
 _MAX_PACKET = 0xFFFFFF
 _READ_SIZE = 1024 * 1024
+_BATCH_BYTES = 8 * 1024 * 1024  # a packet batch ends here even short of max_rows (wide rows)
 
 
 @dataclass
@@ -227,7 +228,7 @@ class WireRows:
         payloads: list[int] = []  # relative to begin
         append = payloads.append
         count = 0
-        while count < max_rows:
+        while count < max_rows and pos - begin < _BATCH_BYTES:
             avail = len(buf) - pos
             if avail >= 4:
                 plen = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
