@@ -158,7 +158,15 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         s3 = s3_client(cfg, session)
         gc.collect()
         trim()  # start-up's temporary objects (service models) are gone: give the memory back
-        s3_call("HeadBucket", s3.head_bucket, Bucket=cfg.bucket)
+        # The bucket check stays inside the run prefix: the task role may list only its
+        # site's prefix (s3:prefix condition), which a HeadBucket does not carry.
+        s3_call(
+            "ListObjectsV2",
+            s3.list_objects_v2,
+            Bucket=cfg.bucket,
+            Prefix=cfg.run_prefix,
+            MaxKeys=1,
+        )
         touched = True
         # A rerun with the same run id replaces its output: clear the run prefix first; the
         # new manifest, written last, is what marks the new output complete.
