@@ -1,6 +1,7 @@
-"""Extract the result of one read-only SQL query from MySQL/MariaDB into gzip CSV on S3.
+"""Extract the result of one read-only SQL query from MySQL/MariaDB into typed Parquet (or
+gzip CSV) on S3.
 
 Run it as ``python -m etl --help``; see ``etl_image/README.md``.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

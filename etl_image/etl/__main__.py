@@ -10,6 +10,10 @@ from etl.stop import StopRequest
 
 STOP = StopRequest().install(wakeup=True)
 
+from etl.memory import limit_malloc_arenas  # noqa: E402
+
+limit_malloc_arenas()  # before any thread starts
+
 from etl.cli import main  # noqa: E402
 
 if __name__ == "__main__":

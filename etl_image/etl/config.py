@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from etl.errors import UsageError
 
-FORMATS = ("csv.gz",)
+FORMATS = ("parquet", "csv.gz")
+ZERO_DATES = ("null", "fail")
+WIDE_DECIMALS = ("string", "decimal256")
 MIB = 1024 * 1024
 S3_MIN_PART = 5 * MIB
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+=@-]{0,199}$")
@@ -21,12 +23,16 @@ _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
 class Tuning:
     """Knobs with sensible defaults, set through the environment (tests make them small)."""
 
-    fetch_size: int = 10_000  # ETL_FETCH_SIZE: rows per fetchmany batch
+    fetch_size: int = 5_000  # ETL_FETCH_SIZE: rows per batch
     part_max_bytes: int = 256 * MIB  # ETL_PART_MAX_BYTES: rotate part files at this gz size
     part_max_rows: int = 0  # ETL_PART_MAX_ROWS: ... or at this many rows (0: no limit)
-    upload_part_bytes: int = 8 * MIB  # ETL_UPLOAD_PART_BYTES: S3 multipart part size (>= 5 MiB)
-    compress_level: int = 1  # ETL_COMPRESS_LEVEL: zlib level
-    queue_batches: int = 4  # ETL_QUEUE_BATCHES: CSV batches waiting for compression
+    upload_part_bytes: int = 5 * MIB  # ETL_UPLOAD_PART_BYTES: S3 multipart part size (>= 5 MiB)
+    compress_level: int = 1  # ETL_COMPRESS_LEVEL: gzip level (ISA-L caps it at 3)
+    gzip: str = "auto"  # ETL_GZIP: isal, zlib-ng or zlib (auto: the first installed)
+    parquet_compression: str = "zstd"  # ETL_PARQUET_COMPRESSION: zstd, snappy, gzip, none
+    row_group_bytes: int = 8 * MIB  # ETL_ROW_GROUP_BYTES: Arrow bytes gathered per row group
+    row_group_rows: int = 1_000_000  # ETL_ROW_GROUP_ROWS: ... or this many rows
+    queue_batches: int = 2  # ETL_QUEUE_BATCHES: batches waiting for the encoder
     connect_retries: int = 4  # ETL_CONNECT_RETRIES: connection attempts
     connect_backoff: float = 1.0  # ETL_CONNECT_BACKOFF: first retry delay, doubled each time
     connect_timeout: float = 10.0  # ETL_CONNECT_TIMEOUT: seconds
@@ -40,6 +46,7 @@ class Tuning:
     stop_seconds: float = 20.0  # ETL_STOP_SECONDS: after SIGTERM, stop and clean up within this
     tls_ca: str | None = None  # ETL_TLS_CA: CA bundle for TLS to the database
     row_reader: str = "wire"  # ETL_ROW_READER: wire (fast) or fetchmany (PyMySQL's cursor)
+    vector: bool = True  # ETL_VECTOR=0: the wire reader builds CSV in Python, per value
 
 
 _TUNING_ENV = {
@@ -48,6 +55,8 @@ _TUNING_ENV = {
     "part_max_rows": ("ETL_PART_MAX_ROWS", int, 0),
     "upload_part_bytes": ("ETL_UPLOAD_PART_BYTES", int, S3_MIN_PART),
     "compress_level": ("ETL_COMPRESS_LEVEL", int, 1),
+    "row_group_bytes": ("ETL_ROW_GROUP_BYTES", int, 1024),
+    "row_group_rows": ("ETL_ROW_GROUP_ROWS", int, 1),
     "queue_batches": ("ETL_QUEUE_BATCHES", int, 1),
     "connect_retries": ("ETL_CONNECT_RETRIES", int, 1),
     "connect_backoff": ("ETL_CONNECT_BACKOFF", float, 0),
@@ -70,7 +79,9 @@ class Config:
     bucket: str
     key_prefix: str
     run_id: str
-    fmt: str = "csv.gz"
+    fmt: str = "parquet"
+    zero_dates: str = "null"
+    wide_decimals: str = "string"
     region: str | None = None
     site: str | None = None
     parallel: int = 1
@@ -92,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m etl",
         description=(
-            "Run one read-only SELECT against MySQL/MariaDB and stream the result as gzip CSV "
-            "to S3: <key-prefix>/<run-id>/part-NNNNN.csv.gz, then _manifest.json. Every "
-            "option can also be set with the environment variable shown."
+            "Run one read-only SELECT against MySQL/MariaDB and stream the result as typed "
+            "Parquet (or gzip CSV) to S3: <key-prefix>/<run-id>/part-NNNNN.parquet, then "
+            "_manifest.json. Every option can also be set with the environment variable shown."
         ),
         epilog="Exit codes: 0 ok, 2 usage/config, 3 database, 4 S3, 1 internal error.",
     )
@@ -102,7 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query", help="one SELECT or WITH ... SELECT statement (ETL_QUERY)")
     p.add_argument("--bucket", help="destination S3 bucket (ETL_BUCKET)")
     p.add_argument("--key-prefix", help="destination key prefix (ETL_KEY_PREFIX)")
-    p.add_argument("--format", dest="fmt", help="output format; only csv.gz (ETL_FORMAT)")
+    p.add_argument("--format", dest="fmt", help="parquet (default) or csv.gz (ETL_FORMAT)")
+    p.add_argument(
+        "--zero-dates",
+        help="Parquet: a zero date (0000-00-00) becomes NULL, counted in the manifest "
+        "(null, the default), or fails the run (fail) (ETL_ZERO_DATES)",
+    )
+    p.add_argument(
+        "--wide-decimals",
+        help="Parquet: DECIMAL above 38 digits as exact text (string, the default: DuckDB, "
+        "Athena and Spark stop at 38) or decimal256 (ETL_WIDE_DECIMALS)",
+    )
     p.add_argument("--run-id", help="output folder name; default UTC date YYYY-MM-DD (ETL_RUN_ID)")
     p.add_argument("--region", help="AWS region for Secrets Manager and S3 (ETL_REGION)")
     p.add_argument("--site", help="label recorded in logs and manifest (ETL_SITE)")
@@ -137,6 +158,20 @@ def _tuning(environ: Mapping[str, str]) -> Tuning:
     ca = _env_value("ETL_TLS_CA", environ)
     if ca is not None:
         values["tls_ca"] = ca
+    for attr, var, allowed in (
+        ("gzip", "ETL_GZIP", ("auto", "isal", "zlib-ng", "zlib")),
+        ("parquet_compression", "ETL_PARQUET_COMPRESSION", ("zstd", "snappy", "gzip", "none")),
+    ):
+        choice = _env_value(var, environ)
+        if choice is not None:
+            if choice not in allowed:
+                raise UsageError(f"{var}={choice!r} must be one of {', '.join(allowed)}")
+            values[attr] = choice
+    vector = _env_value("ETL_VECTOR", environ)
+    if vector is not None:
+        if vector not in ("0", "1"):
+            raise UsageError(f"ETL_VECTOR={vector!r} must be 0 or 1")
+        values["vector"] = vector == "1"
     reader = _env_value("ETL_ROW_READER", environ)
     if reader is not None:
         if reader not in ("wire", "fetchmany"):
@@ -176,9 +211,17 @@ def parse_config(
     assert bucket is not None
     assert key_prefix is not None
 
-    fmt = pick("fmt", "ETL_FORMAT") or "csv.gz"
+    fmt = pick("fmt", "ETL_FORMAT") or "parquet"
     if fmt not in FORMATS:
         raise UsageError(f"unsupported format {fmt!r}; supported: {', '.join(FORMATS)}")
+    zero_dates = pick("zero_dates", "ETL_ZERO_DATES") or "null"
+    if zero_dates not in ZERO_DATES:
+        raise UsageError(f"--zero-dates {zero_dates!r} must be one of {', '.join(ZERO_DATES)}")
+    wide_decimals = pick("wide_decimals", "ETL_WIDE_DECIMALS") or "string"
+    if wide_decimals not in WIDE_DECIMALS:
+        raise UsageError(
+            f"--wide-decimals {wide_decimals!r} must be one of {', '.join(WIDE_DECIMALS)}"
+        )
 
     prefix = key_prefix.strip("/")
     if any(seg in ("", ".", "..") for seg in prefix.split("/")) and prefix:
@@ -212,6 +255,8 @@ def parse_config(
         key_prefix=prefix,
         run_id=run_id,
         fmt=fmt,
+        zero_dates=zero_dates,
+        wide_decimals=wide_decimals,
         region=pick("region", "ETL_REGION"),
         site=pick("site", "ETL_SITE"),
         parallel=parallel,

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from etl.columns import Column, arrow_type, column_entry
 from etl.config import Config
+from etl.encoders import GzipCsvEncoder
 from etl.errors import SourceError, UsageError
 from etl.log import Log
 from etl.pipeline import Extractor, ExtractResult
-from etl.rows import FetchmanyRows, RowSource, WireRows
+from etl.rows import CsvEncoder, FetchmanyRows, RowSource, WireRows
 from etl.s3sink import s3_client
 from etl.source import abandon_stream, open_stream, query_scalar_row
 from etl.sqlcheck import CheckedQuery
@@ -71,14 +73,23 @@ def extract(
 ) -> ExtractResult:
     """Run ``sql`` on ``conn`` (read-only session already begun) and stream it to S3."""
     s3 = s3 or s3_client(cfg)
-    cur, columns, binary = open_stream(conn, sql)
+    cur, columns = open_stream(conn, sql)
+    binary = [i for i, c in enumerate(columns) if c.is_binary]
+    hex_binary = cfg.fmt == "csv.gz"
     rows: RowSource
     if cfg.tuning.row_reader == "wire" and WireRows.usable(conn, cur):
-        rows = WireRows(conn, cur, len(columns), binary)
+        rows = WireRows(conn, cur, len(columns), binary, hex_binary=hex_binary)
     else:
-        rows = FetchmanyRows(cur, len(columns))
-    log.info("query", columns=len(columns), binary_columns=len(binary), reader=type(rows).__name__)
+        rows = FetchmanyRows(cur, len(columns), binary, hex_binary=hex_binary)
     try:
+        encoder, manifest_columns = _encoder(cfg, columns)
+        log.info(
+            "query",
+            columns=len(columns),
+            binary_columns=len(binary),
+            reader=type(rows).__name__,
+            encoder=encoder.name,
+        )
         result = Extractor(
             s3=s3,
             bucket=cfg.bucket,
@@ -86,13 +97,15 @@ def extract(
             tuning=cfg.tuning,
             log=log,
             next_part_number=part_numbers.__next__,
+            encoder=encoder,
             check=check,
             grace=grace,
-        ).run(rows, columns, binary)
+        ).run(rows)
     except BaseException:
         abandon_stream(conn, cur)
         raise
     cur.close()
+    result.columns = manifest_columns()
     log.info(
         "extract",
         rows=result.rows,
@@ -103,3 +116,65 @@ def extract(
         rows_per_s=round(result.rows / result.seconds) if result.seconds else None,
     )
     return result
+
+
+def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list[dict[str, Any]]]]:
+    """The part file encoder for ``cfg.fmt``, and a function that gives the columns'
+    manifest entries once the extract is over (zero dates are counted on the way)."""
+    if cfg.fmt == "csv.gz":
+        if cfg.tuning.vector:
+            from etl.memory import arrow_pool
+
+            arrow_pool()
+        header = CsvEncoder(len(columns)).header([c.name for c in columns])
+        try:
+            gz = GzipCsvEncoder(
+                header,
+                cfg.tuning.compress_level,
+                cfg.tuning.gzip,
+                ncols=len(columns),
+                binary=[i for i, c in enumerate(columns) if c.is_binary],
+                vector=cfg.tuning.vector,
+            )
+        except ValueError as e:
+            raise UsageError(f"ETL_GZIP: {e}") from None
+
+        def csv_columns() -> list[dict[str, Any]]:
+            return [
+                column_entry(
+                    c,
+                    arrow_type(c, wide_decimal=cfg.wide_decimals).name,
+                    nullable=c.nullable,
+                    csv_encoding="hex" if c.is_binary else None,
+                )
+                for c in columns
+            ]
+
+        return gz, csv_columns
+
+    from etl.arrow import ParquetEncoder, plan_columns  # pyarrow only when writing Parquet
+    from etl.memory import arrow_pool
+
+    arrow_pool()
+
+    plans = plan_columns(columns, wide_decimal=cfg.wide_decimals, zero_dates=cfg.zero_dates)
+    pq = ParquetEncoder(
+        plans,
+        compression=cfg.tuning.parquet_compression,
+        row_group_bytes=cfg.tuning.row_group_bytes,
+        row_group_rows=cfg.tuning.row_group_rows,
+        vector=cfg.tuning.vector,
+    )
+
+    def parquet_columns() -> list[dict[str, Any]]:
+        return [
+            column_entry(
+                p.column,
+                str(p.arrow_type),
+                nullable=p.nullable,
+                zero_dates_nulled=p.invalid if p.dates else None,
+            )
+            for p in plans
+        ]
+
+    return pq, parquet_columns

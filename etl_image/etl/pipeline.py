@@ -1,17 +1,14 @@
-"""Stream rows from an unbuffered cursor into gzip CSV part files on S3.
+"""Stream rows from an unbuffered cursor into part files on S3 (gzip CSV or Parquet).
 
 Three threads per process, joined by small bounded queues, so memory stays flat whatever the
 size of the result:
 
-    reader (caller's thread)  fetchmany -> CSV text -> UTF-8 bytes
-    compressor                zlib (gzip framing, level 1; releases the GIL)
+    reader (caller's thread)  row packets -> batches of CSV bytes (``etl.rows``)
+    encoder                   gzip (ISA-L/zlib-ng/zlib) or Parquet (pyarrow): off the GIL
     uploader                  S3 multipart parts of ``upload_part_bytes``, sha256 per file
 
-CSV dialect (see ``etl.rows``): RFC 4180 (comma, double quote, quotes doubled, CRLF line
-ends, UTF-8, header row). Every non-NULL value is quoted and NULL is an empty unquoted field,
-so NULL and the empty string ("") differ (Python 3.12's ``csv.QUOTE_NOTNULL``). A one-column
-NULL row is an empty line. Values are the server's own text (DECIMAL and DATETIME exactly as
-MySQL prints them); binary columns are lowercase hex.
+The reader decides where a part file ends (``part_max_rows``, or ``part_max_bytes`` from the
+encoder's output so far and its ratio), so files end at batch boundaries.
 """
 
 from __future__ import annotations
@@ -20,27 +17,23 @@ import dataclasses
 import queue
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from etl.config import Tuning
+from etl.encoders import Encoder
 from etl.errors import Cancelled, EtlError
 from etl.log import Log
-from etl.rows import CsvEncoder, RowSource
+from etl.rows import RawBatch, RowSource
 from etl.s3sink import PartFile, PartWriter
+from etl.source import redact
 from etl.stop import signals_blocked
-
-CONTENT_TYPE = "text/csv; charset=utf-8"
-LINE_END = "\r\n"
-NULL_DOC = 'empty unquoted field (every non-NULL value is quoted; "" is the empty string)'
 
 
 @dataclass
 class ExtractResult:
-    columns: list[str]
-    binary_columns: list[str]
+    columns: list[dict[str, Any]]  # manifest entries
     parts: list[PartFile] = field(default_factory=list)
     rows: int = 0
     bytes: int = 0
@@ -71,6 +64,7 @@ class Extractor:
         tuning: Tuning,
         log: Log,
         next_part_number: Callable[[], int],
+        encoder: Encoder,
         check: Callable[[], None] = lambda: None,
         grace: Callable[[], float] = lambda: 30.0,
     ) -> None:
@@ -80,6 +74,7 @@ class Extractor:
         self.tuning = tuning
         self.log = log
         self.next_part_number = next_part_number
+        self.encoder = encoder
         # ``check`` raises (Terminated, Cancelled) when the run must stop; every wait below
         # calls it at least every 0.2 s. ``grace`` bounds the wait for the helper threads
         # once the run is stopping (the stop budget left, after a signal).
@@ -97,7 +92,7 @@ class Extractor:
         self.file_raw_done = 0  # ... and the raw bytes they came from
         self.file_number = -1  # the file the compressor is on
         self.reader_file = -1  # the file the reader is on
-        self.ratio = 0.35  # compressed / raw, last seen
+        self.ratio = encoder.initial_ratio  # encoded / raw bytes, last seen
         self.total_bytes = 0
         self.parts: list[PartFile] = []
 
@@ -138,17 +133,20 @@ class Extractor:
 
     def _compressor(self) -> None:
         part_size = self.tuning.upload_part_bytes
-        level = self.tuning.compress_level
-        comp: Any = None
-        # Compressed bytes gather in a bytearray handed to the uploader as is (no join copy).
+        enc = self.encoder
+        # Encoded bytes gather in a bytearray handed to the uploader as is (no join copy).
         pending = bytearray()
         try:
             while True:
                 item = self._get(self.raw_q)
                 kind = item[0]
-                if kind == "data":
-                    out = comp.compress(item[1])
-                    self.file_raw_done += len(item[1])
+                if kind in ("data", "raw"):
+                    if kind == "raw":
+                        out = enc.write_raw(item[1])
+                        self.file_raw_done += item[1].size
+                    else:
+                        out = enc.write(item[1])
+                        self.file_raw_done += len(item[1])
                     if out:
                         pending += out
                         self.file_bytes += len(out)
@@ -157,17 +155,20 @@ class Extractor:
                             self._put(self.up_q, ("part", pending))
                             pending = bytearray()
                 elif kind == "open":
-                    comp = zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: gzip framing
-                    pending = bytearray()
-                    self.file_bytes = 0
+                    pending = bytearray(enc.open())
+                    self.file_bytes = len(pending)
                     self.file_raw_done = 0
                     self.file_number = item[1].number
                     self._put(self.up_q, item)
                 elif kind == "close":
-                    pending += comp.flush()
+                    out = enc.close()
+                    pending += out
+                    self.file_bytes += len(out)
+                    if self.file_raw_done:  # the whole file's ratio, for the next file
+                        self.ratio = self.file_bytes / self.file_raw_done
                     self._acquire_slot()
                     self._put(self.up_q, ("close", pending, item[1]))
-                    pending, comp = bytearray(), None
+                    pending = bytearray()
                 else:
                     self._put(self.up_q, _END)
                     return
@@ -185,7 +186,7 @@ class Extractor:
                     writer.upload(item[1])
                     self.in_flight.release()
                 elif kind == "open":
-                    writer = PartWriter(self.s3, self.bucket, item[1], CONTENT_TYPE)
+                    writer = PartWriter(self.s3, self.bucket, item[1], self.encoder.content_type)
                 elif kind == "close":
                     assert writer is not None
                     part = writer.finish(item[1], item[2])
@@ -207,8 +208,10 @@ class Extractor:
         """Compressed size of the current file once what is queued is compressed too."""
         if self.file_number != self.reader_file:  # the compressor is still on the last file
             return raw_in_file * self.ratio
-        done_raw, done = self.file_raw_done, self.file_bytes
-        if done_raw and done:
+        # Raw bytes whose encoded form is out (a Parquet row group in the making is not).
+        done_raw = self.file_raw_done - self.encoder.pending_raw
+        done = self.file_bytes
+        if done_raw > 0 and done:
             self.ratio = done / done_raw
         return done + max(0, raw_in_file - done_raw) * self.ratio
 
@@ -235,16 +238,15 @@ class Extractor:
 
     # -- reader ---------------------------------------------------------------------------
 
-    def _open_file(self, header: bytes) -> None:
+    def _open_file(self) -> None:
         number = self.next_part_number()
         self.reader_file = number
-        part = PartFile(number=number, key=f"{self.run_prefix}part-{number:05d}.csv.gz")
-        self._put(self.raw_q, ("open", part))
-        self._put(self.raw_q, ("data", header))
+        key = f"{self.run_prefix}part-{number:05d}{self.encoder.extension}"
+        self._put(self.raw_q, ("open", PartFile(number=number, key=key)))
 
-    def run(self, rows: RowSource, columns: list[str], binary: list[int]) -> ExtractResult:
+    def run(self, rows: RowSource) -> ExtractResult:
         """Stream everything ``rows`` yields; raise the first error of any thread."""
-        result = ExtractResult(columns=columns, binary_columns=[columns[i] for i in binary])
+        result = ExtractResult(columns=[])
         threads = [
             threading.Thread(target=self._compressor, name="etl-compress", daemon=True),
             threading.Thread(target=self._uploader, name="etl-upload", daemon=True),
@@ -257,25 +259,30 @@ class Extractor:
         fetch_size = self.tuning.fetch_size
         max_rows = self.tuning.part_max_rows
         max_bytes = self.tuning.part_max_bytes
-        header = CsvEncoder(len(columns)).header(columns)
         rows_in_file = raw_in_file = 0
+        next_raw = getattr(rows, "next_raw", None) if self.encoder.takes_raw else None
         try:
-            self._open_file(header)  # even an empty result gets a file with the header
+            self._open_file()  # even an empty result gets a file (CSV header, Parquet schema)
             file_open = True
             while True:
                 self._safe_point()
                 n = min(fetch_size, max_rows - rows_in_file) if max_rows else fetch_size
-                got = rows.next_batch(n)
+                got = next_raw(n) if next_raw else rows.next_batch(n)
                 if got is None:
                     break
-                data, count = got
+                if isinstance(got, RawBatch):  # packets: the encoder takes them apart
+                    item: tuple[Any, ...] = ("raw", got)
+                    size, count = got.size, got.rows
+                else:
+                    item = ("data", got[0])
+                    size, count = len(got[0]), got[1]
                 if file_open is False:
-                    self._open_file(header)
+                    self._open_file()
                     file_open = True
-                result.raw_bytes += len(data)
-                self._put(self.raw_q, ("data", data))
+                result.raw_bytes += size
+                self._put(self.raw_q, item)
                 rows_in_file += count
-                raw_in_file += len(data)
+                raw_in_file += size
                 result.rows += count
                 if (max_rows and rows_in_file >= max_rows) or self._estimated_size(
                     raw_in_file
@@ -303,8 +310,8 @@ class Extractor:
         self._join(threads)
         if self.error is not None:
             err = self.error
-            if not isinstance(err, EtlError):
-                raise EtlError(f"internal error: {type(err).__name__}: {err}") from err
+            if not isinstance(err, EtlError):  # quoted literals may be row values
+                raise EtlError(f"internal error: {redact(f'{type(err).__name__}: {err}')}")
             raise err
         result.parts = sorted(self.parts, key=lambda p: p.number)
         result.bytes = sum(p.bytes for p in result.parts)

@@ -6,8 +6,9 @@ no per-value ``str`` objects, no per-row PyMySQL calls. It is about 2.5x faster 
 ``FetchmanyRows`` (``SSCursor.fetchmany`` + ``csv.writer``), which stays as the fallback
 (``ETL_ROW_READER=fetchmany``) and as the reference the tests compare against.
 
-Both write every non-NULL value quoted, NULL as an empty unquoted field, binary values as
-lowercase hex, CRLF line ends.
+Both write every non-NULL value quoted, NULL as an empty unquoted field, CRLF line ends, and
+binary values as lowercase hex (``hex_binary``, the CSV output) or as their raw bytes (for
+pyarrow's CSV parser on the way to Parquet; it reads binary columns byte for byte).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pymysql
@@ -24,7 +26,21 @@ from etl.source import db_error_message, redact
 
 LINE_END = "\r\n"
 _MAX_PACKET = 0xFFFFFF
-_READ_SIZE = 256 * 1024
+_READ_SIZE = 1024 * 1024
+_BATCH_BYTES = 8 * 1024 * 1024  # a packet batch ends here even short of max_rows (wide rows)
+
+
+@dataclass
+class RawBatch:
+    """Complete row packets: row ``i``'s payload starts at ``data[payloads[i]]``."""
+
+    data: bytes
+    payloads: list[int]
+    size: int  # bytes of the packets
+
+    @property
+    def rows(self) -> int:
+        return len(self.payloads)
 
 
 class RowSource(Protocol):
@@ -73,7 +89,9 @@ class CsvEncoder:
                     self.writer.writerow(row)
         else:
             self.writer.writerows(map(_null_fix, rows))
-        return buf.getvalue().encode("utf-8")
+        # surrogateescape: raw binary values arrive as such str (see FetchmanyRows) and leave
+        # as their original bytes; for real text it changes nothing.
+        return buf.getvalue().encode("utf-8", "surrogateescape")
 
     def header(self, columns: Sequence[str]) -> bytes:
         return self.encode([tuple(columns)])
@@ -86,9 +104,16 @@ def _read_error(rows: int, e: BaseException) -> SourceError:
 
 
 class FetchmanyRows:
-    """``SSCursor.fetchmany`` + ``csv.writer`` (binary columns arrive as hex already)."""
+    """``SSCursor.fetchmany`` + ``csv.writer``."""
 
-    def __init__(self, cursor: Any, ncols: int) -> None:
+    def __init__(
+        self, cursor: Any, ncols: int, binary: Sequence[int] = (), *, hex_binary: bool = True
+    ) -> None:
+        converters = getattr(getattr(cursor, "_result", None), "converters", None)
+        for i in binary:
+            if isinstance(converters, list) and i < len(converters):
+                # Both run in C, once per non-NULL value of binary columns only.
+                converters[i] = (None, bytes.hex if hex_binary else _as_escaped_str)
         self.cursor = cursor
         self.encoder = CsvEncoder(ncols)
         self.rows = 0
@@ -109,15 +134,21 @@ class FetchmanyRows:
         return self.encoder.encode(batch), len(batch)
 
 
+def _as_escaped_str(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
 class WireRows:
     """Parse row packets off ``conn._rfile`` after ``SSCursor.execute`` read the columns."""
 
-    def __init__(self, conn: Any, cursor: Any, ncols: int, binary: Sequence[int]) -> None:
+    def __init__(
+        self, conn: Any, cursor: Any, ncols: int, binary: Sequence[int], *, hex_binary: bool = True
+    ) -> None:
         self.conn = conn
         self.cursor = cursor
         self.rfile = conn._rfile
         self.ncols = ncols
-        self.binary = tuple(binary)
+        self.binary = tuple(binary) if hex_binary else ()
         self.buf = b""
         self.pos = 0
         self.done = False
@@ -185,6 +216,50 @@ class WireRows:
             pos += 4 + plen
             if plen < _MAX_PACKET:
                 return b"".join(parts), pos
+
+    def next_raw(self, max_rows: int) -> RawBatch | tuple[bytes, int] | None:
+        """Up to ``max_rows`` complete row packets, for ``etl.wirebatch`` to take apart (one
+        Python step per row, none per value). A row of 16 MiB or more spans packets: it comes
+        alone, as CSV bytes from ``next_batch``. ``None`` at the end."""
+        if self.done:
+            return None
+        buf, pos = self.buf, self.pos
+        begin = pos
+        payloads: list[int] = []  # relative to begin
+        append = payloads.append
+        count = 0
+        while count < max_rows and pos - begin < _BATCH_BYTES:
+            avail = len(buf) - pos
+            if avail >= 4:
+                plen = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                if avail >= 4 + plen:
+                    first = buf[pos + 4]
+                    if first == 0xFE and plen < 9:  # EOF: end of the result set
+                        self._finish()
+                        pos += 4 + plen
+                        break
+                    if first == 0xFF and plen != _MAX_PACKET:
+                        self.buf, self.pos = buf, pos + 4 + plen
+                        raise self._error_packet(buf[pos + 4 : pos + 4 + plen])
+                    if plen == _MAX_PACKET:  # a long row: the slow path takes it
+                        if count:
+                            break
+                        self.buf, self.pos = buf, pos
+                        return self.next_batch(1)
+                    append(pos - begin + 4)
+                    pos += 4 + plen
+                    count += 1
+                    continue
+            self.pos = begin  # keep the batch so far, read more
+            self._fill()
+            buf, pos, begin = self.buf, pos - begin, 0
+        self.buf, self.pos = buf, pos
+        self.rows += count
+        if not count:
+            return None
+        if begin:
+            payloads = [o + begin for o in payloads]
+        return RawBatch(buf, payloads, pos - begin)
 
     def next_batch(self, max_rows: int) -> tuple[bytes, int] | None:
         if self.done:

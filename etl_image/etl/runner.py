@@ -20,6 +20,7 @@ from etl.config import Config
 from etl.errors import EXIT_INTERNAL, EXIT_OK, EtlError, SinkError, Terminated, UsageError
 from etl.extract import Range, extract, plan_ranges
 from etl.log import Log, iso, utc_now
+from etl.memory import trim
 from etl.pipeline import ExtractResult
 from etl.rows import LINE_END
 from etl.s3sink import PartFile, aws_client, s3_call, s3_client, sweep
@@ -48,17 +49,45 @@ def _secret(cfg: Config, session: Any, log: Log) -> DbSecret:
     return secret
 
 
+CSV_DIALECT = {
+    "encoding": "utf-8",
+    "compression": "gzip",
+    "header": True,
+    "delimiter": ",",
+    "quotechar": '"',
+    "doublequote": True,
+    "escapechar": None,
+    "lineterminator": LINE_END,
+    "quoting": "every non-NULL value",
+    "null": "empty unquoted field",
+    "empty_string": '""',
+    "binary": "lowercase hex",
+    "values": "the server's text (session time zone +00:00)",
+}
+
+
+def merge_columns(results: list[ExtractResult]) -> list[dict[str, Any]]:
+    """The workers' column entries are the same but for the zero dates each one counted."""
+    merged = [dict(c) for c in results[0].columns]
+    for r in results[1:]:
+        for entry, other in zip(merged, r.columns, strict=True):
+            if "zero_dates_nulled" in entry:
+                entry["zero_dates_nulled"] += other.get("zero_dates_nulled", 0)
+    return merged
+
+
 def _manifest(
     cfg: Config,
     checked: CheckedQuery,
     results: list[ExtractResult],
     started: Any,
     ranges: list[Range],
+    source: dict[str, str],
 ) -> dict[str, Any]:
     parts: list[PartFile] = sorted((p for r in results for p in r.parts), key=lambda p: p.number)
     finished = utc_now()
-    return {
-        "version": 1,
+    manifest: dict[str, Any] = {
+        "version": 2,
         "etl_version": __version__,
         "format": cfg.fmt,
         "run_id": cfg.run_id,
@@ -66,8 +95,8 @@ def _manifest(
         "bucket": cfg.bucket,
         "prefix": cfg.run_prefix,
         "query_sha256": checked.sha256,
-        "columns": results[0].columns,
-        "binary_columns": results[0].binary_columns,
+        "source": source,
+        "columns": merge_columns(results),
         "rows": sum(p.rows for p in parts),
         "bytes": sum(p.bytes for p in parts),
         "raw_bytes": sum(r.raw_bytes for r in results),
@@ -77,19 +106,16 @@ def _manifest(
         "seconds": round((finished - started).total_seconds(), 3),
         "parallel": len(ranges),
         "split_column": cfg.split_column if len(ranges) > 1 else None,
-        "csv": {
-            "encoding": "utf-8",
-            "compression": "gzip",
-            "header": True,
-            "delimiter": ",",
-            "quotechar": '"',
-            "doublequote": True,
-            "lineterminator": LINE_END,
-            "quoting": "every non-NULL value is quoted",
-        },
-        "null": "empty unquoted field",
-        "binary": "hex",
     }
+    if cfg.fmt == "csv.gz":
+        manifest["csv"] = CSV_DIALECT
+    else:
+        manifest["parquet"] = {
+            "compression": cfg.tuning.parquet_compression,
+            "zero_dates": cfg.zero_dates,
+            "wide_decimals": cfg.wide_decimals,
+        }
+    return manifest
 
 
 def run(cfg: Config, log: Log, stop: StopRequest) -> int:
@@ -121,7 +147,7 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         secret = _secret(cfg, session, log)
         stop.check()
         conn = connect(secret, cfg.tuning, log, stop)
-        begin_read_only(conn, cfg.tuning)
+        source = begin_read_only(conn, cfg.tuning)
         ranges = [Range(0, checked.sql, 0, 0)]
         if cfg.parallel > 1:
             assert cfg.split_column is not None
@@ -130,7 +156,17 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
 
         stop.check()
         s3 = s3_client(cfg, session)
-        s3_call("HeadBucket", s3.head_bucket, Bucket=cfg.bucket)
+        gc.collect()
+        trim()  # start-up's temporary objects (service models) are gone: give the memory back
+        # The bucket check stays inside the run prefix: the task role may list only its
+        # site's prefix (s3:prefix condition), which a HeadBucket does not carry.
+        s3_call(
+            "ListObjectsV2",
+            s3.list_objects_v2,
+            Bucket=cfg.bucket,
+            Prefix=cfg.run_prefix,
+            MaxKeys=1,
+        )
         touched = True
         # A rerun with the same run id replaces its output: clear the run prefix first; the
         # new manifest, written last, is what marks the new output complete.
@@ -157,7 +193,7 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
             conn = None
             results = run_workers(cfg, secret, ranges, log, stop)
 
-        manifest = _manifest(cfg, checked, results, started, ranges)
+        manifest = _manifest(cfg, checked, results, started, ranges, source)
         body = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
         key = cfg.run_prefix + MANIFEST
         stop.check()

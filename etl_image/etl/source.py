@@ -14,8 +14,8 @@ from typing import Any
 import pymysql
 import pymysql.converters
 import pymysql.cursors
-from pymysql.constants import FIELD_TYPE
 
+from etl.columns import Column, columns_of
 from etl.config import Tuning
 from etl.errors import SourceError, UsageError
 from etl.log import Log
@@ -26,18 +26,6 @@ from etl.stop import StopRequest
 # too many connections, server shutting down.
 _TRANSIENT = {2002, 2003, 2006, 2013, 1040, 1053, 1203}
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"")
-_BINARY_TYPES = {
-    FIELD_TYPE.TINY_BLOB,
-    FIELD_TYPE.MEDIUM_BLOB,
-    FIELD_TYPE.LONG_BLOB,
-    FIELD_TYPE.BLOB,
-    FIELD_TYPE.STRING,
-    FIELD_TYPE.VAR_STRING,
-    FIELD_TYPE.VARCHAR,
-    FIELD_TYPE.BIT,
-    FIELD_TYPE.GEOMETRY,
-}
-_BINARY_CHARSET = 63
 
 
 def redact(text: str) -> str:
@@ -160,17 +148,30 @@ def connect(secret: DbSecret, tuning: Tuning, log: Log, stop: StopRequest) -> py
     raise AssertionError("unreachable")
 
 
-def begin_read_only(conn: pymysql.Connection, tuning: Tuning) -> None:
-    """Every statement of this session runs in a read-only transaction."""
+SESSION_TIME_ZONE = "+00:00"
+
+
+def begin_read_only(conn: pymysql.Connection, tuning: Tuning) -> dict[str, str]:
+    """Every statement of this session runs in a read-only transaction, in UTC: TIMESTAMP
+    values arrive as UTC (no daylight-saving fold), and NOW()/CURDATE() are UTC too.
+    Returns the server version and the session time zone, as the server reports them."""
     try:
         with conn.cursor(pymysql.cursors.Cursor) as cur:
             cur.execute(f"SET SESSION net_write_timeout = {int(tuning.net_write_timeout)}")
+            cur.execute(f"SET SESSION time_zone = '{SESSION_TIME_ZONE}'")
             cur.execute("SET SESSION TRANSACTION READ ONLY")
             cur.execute("START TRANSACTION READ ONLY")
+            cur.execute("SELECT VERSION(), @@session.time_zone")
+            version, zone = cur.fetchone()
     except pymysql.err.MySQLError as e:
         raise SourceError(
             "cannot start a read-only transaction: " + db_error_message(e, redact_literals=False)
         ) from None
+    return {"server_version": _text(version), "session_time_zone": _text(zone)}
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def query_scalar_row(conn: pymysql.Connection, sql: str) -> tuple[Any, ...]:
@@ -186,30 +187,20 @@ def query_scalar_row(conn: pymysql.Connection, sql: str) -> tuple[Any, ...]:
     return tuple(row) if row else ()
 
 
-def open_stream(conn: pymysql.Connection, sql: str) -> tuple[Any, list[str], list[int]]:
-    """Execute ``sql`` on an unbuffered cursor. Returns the cursor, the column names and the
-    indexes of binary columns (their values are converted to lowercase hex)."""
+def open_stream(conn: pymysql.Connection, sql: str) -> tuple[Any, list[Column]]:
+    """Execute ``sql`` on an unbuffered cursor. Returns the cursor and the result's columns
+    as the server described them."""
     cur = conn.cursor(pymysql.cursors.SSCursor)
     try:
         cur.execute(sql)
     except pymysql.err.MySQLError as e:
         cur.close()
         raise SourceError("query failed: " + db_error_message(e, redact_literals=True)) from None
-    columns = [d[0] for d in cur.description or ()]
+    columns = columns_of(cur)
     if not columns:
         abandon_stream(conn, cur)
         raise UsageError("the statement returned no result set")
-    binary: list[int] = []
-    result = getattr(cur, "_result", None)
-    fields = getattr(result, "fields", None) or []
-    converters = getattr(result, "converters", None)
-    for i, f in enumerate(fields):
-        if f.type_code in _BINARY_TYPES and f.charsetnr == _BINARY_CHARSET:
-            binary.append(i)
-            if isinstance(converters, list) and i < len(converters):
-                # bytes.hex runs in C, once per non-NULL value of binary columns only.
-                converters[i] = (None, bytes.hex)
-    return cur, columns, binary
+    return cur, columns
 
 
 def close_quietly(conn: Any) -> None:

@@ -67,7 +67,97 @@ def db() -> Iterator[Db]:
                     " (2, REPEAT('y,', 40000), NULL), (3, NULL, REPEAT(X'FB22', 300)),"
                     " (4, CONCAT(REPEAT('z', 17 * 1024 * 1024), '\"'), X''), (5, '', NULL)"
                 )
+            seed_hard_cases(conn)
+            create_row_check(conn)
         yield Db(server)
+
+
+HARD_DDL = """
+CREATE TABLE hard (
+    id INT NOT NULL PRIMARY KEY,
+    txt VARCHAR(200) NULL,
+    latin VARCHAR(32) CHARACTER SET latin1 NULL,
+    big_text MEDIUMTEXT NULL,
+    bin VARBINARY(16) NULL,
+    fixed BINARY(4) NULL,
+    blb LONGBLOB NULL,
+    flag BIT(1) NULL,
+    bits BIT(12) NULL,
+    doc JSON NULL,
+    d65 DECIMAL(65,30) NULL,
+    d38 DECIMAL(38,10) NULL,
+    d12 DECIMAL(12,2) NOT NULL,
+    ubig BIGINT UNSIGNED NULL,
+    sbig BIGINT NULL,
+    tiny TINYINT NULL,
+    utiny TINYINT UNSIGNED NULL,
+    umed MEDIUMINT UNSIGNED NULL,
+    f FLOAT NULL,
+    dbl DOUBLE NULL,
+    d DATE NULL,
+    dt0 DATETIME NULL,
+    dt3 DATETIME(3) NULL,
+    dt6 DATETIME(6) NULL,
+    ts TIMESTAMP(6) NULL DEFAULT NULL,
+    t TIME(3) NULL,
+    y YEAR NULL,
+    e ENUM('small', 'medium', 'large') NULL,
+    s SET('a', 'b', 'c') NULL
+) DEFAULT CHARSET=utf8mb4
+"""
+
+# Row by row: extremes, zero dates, CSV/pandas/DuckDB traps, all NULL. The test's expected
+# values are written out beside it (tests/etl/test_etl_types.py).
+HARD_ROWS = [
+    "(1, '', 'café', REPEAT('ü', 524288), X'FF00FE', X'00000000', X'', b'1', b'101010101010',"
+    ' \'{"a": [1, "x\\\\"y"]}\','
+    " '-12345678901234567890123456789012345.123456789012345678901234567890',"
+    " '1234567890123456789012345678.0123456789', '-0.01', 18446744073709551615,"
+    " -9223372036854775808, -128, 255, 16777215, 1.5, 1.7976931348623157e308, '2024-02-29',"
+    " '1000-01-01 00:00:00', '2024-01-31 12:00:00.123', '9999-12-31 23:59:59.999999',"
+    " '2024-10-27 00:30:00.000001', '-838:59:59.000', 1901, 'large', 'a,c')",
+    "(2, 'quote \" comma , newline \n crlf \r\n tab \t emoji \U0001f680', 'ÿ', '', X'0A0D22',"
+    " X'FFFFFFFF', X'2C22', b'0', b'0', '[]', '0.000000000000000000000000000001', '-0.0000000001',"
+    " '9999999999.99', 0, 9223372036854775807, 127, 0, 0, -0.0, -2.2250738585072014e-308,"
+    " '0000-00-00', '0000-00-00 00:00:00', '2024-00-10 10:00:00.000', '2024-02-30 00:00:00',"
+    " '0000-00-00 00:00:00', '838:59:59.999', 2155, 'small', '')",
+    "(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0.00', NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "(4, '01234', 'NA', 'null', 'None', 'true', NULL, b'1', b'111111111111', 'null',"
+    " '99999999999999999999999999999999999.999999999999999999999999999999',"
+    " '-9999999999999999999999999999.9999999999', '0.10', 9223372036854775808, -1, 0, 1, 1,"
+    " -3.25, 0.1, '2024-12-31', '2024-10-27 02:30:00', '2024-10-27 02:30:00.5',"
+    " '2024-10-27 02:30:00.000001', '2024-10-27 01:30:00', '00:00:00.001', 0, 'medium', 'a,b,c')",
+]
+
+
+def seed_hard_cases(conn: Any) -> None:
+    with conn.cursor() as cur:
+        # Zero dates and days a month does not have, as old applications wrote them.
+        cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        cur.execute("SET SESSION time_zone = '+00:00'")  # TIMESTAMP literals are UTC instants
+        cur.execute(HARD_DDL)
+        cur.execute("INSERT INTO hard VALUES " + ", ".join(HARD_ROWS))
+
+
+# A stored function that refuses one row and names its value in the error, as application
+# functions and triggers do: what the ETL must keep out of its logs.
+ROW_CHECK = """
+CREATE FUNCTION row_check(v VARCHAR(200)) RETURNS INT DETERMINISTIC
+BEGIN
+    IF v = 'user300@example.com' THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refusing row with email ''user300@example.com''';
+    END IF;
+    RETURN 1;
+END
+"""
+
+
+def create_row_check(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute(ROW_CHECK)
+        for host in ("%", "localhost", "127.0.0.1"):
+            cur.execute(f"GRANT EXECUTE ON FUNCTION {DB_NAME}.row_check TO %s@%s", (DB_USER, host))
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ def test_flags_only() -> None:
     assert (cfg.secret_id, cfg.bucket, cfg.key_prefix) == ("s", "b", "p/q")
     assert cfg.run_id == "2024-05-06"
     assert cfg.run_prefix == "p/q/2024-05-06/"
-    assert cfg.fmt == "csv.gz"
+    assert (cfg.fmt, cfg.zero_dates, cfg.wide_decimals) == ("parquet", "null", "string")
     assert cfg.parallel == 1
-    assert cfg.tuning.upload_part_bytes == 8 * MIB
+    assert cfg.tuning.upload_part_bytes == 5 * MIB
 
 
 def test_env_only_and_flags_win() -> None:
@@ -51,6 +51,7 @@ def test_env_only_and_flags_win() -> None:
         "id",
     )
     assert cfg.tuning.fetch_size == 123
+    assert cfg.fmt == "csv.gz"
     cfg = parse_config(["--bucket", "flag-bucket", "--run-id", "r2", "--parallel", "1"], env)
     assert (cfg.bucket, cfg.run_id, cfg.parallel) == ("flag-bucket", "r2", 1)
 
@@ -60,7 +61,11 @@ def test_env_only_and_flags_win() -> None:
     [
         ([], {}, "missing required option"),
         (BASE[:4], {}, "--bucket (or ETL_BUCKET)"),
-        ([*BASE, "--format", "parquet"], {}, "unsupported format"),
+        ([*BASE, "--format", "json"], {}, "unsupported format"),
+        ([*BASE, "--zero-dates", "keep"], {}, "--zero-dates"),
+        ([*BASE, "--wide-decimals", "double"], {}, "--wide-decimals"),
+        (BASE, {"ETL_GZIP": "7zip"}, "ETL_GZIP"),
+        (BASE, {"ETL_PARQUET_COMPRESSION": "lz5"}, "ETL_PARQUET_COMPRESSION"),
         ([*BASE, "--run-id", "../x"], {}, "run id"),
         ([*BASE, "--run-id", "a/b"], {}, "run id"),
         ([*BASE, "--parallel", "two"], {}, "not an integer"),

@@ -113,7 +113,8 @@ def test_s3_endpoint_stopped_mid_upload(db: Db) -> None:
             ETL_S3_TIMEOUT="2",
             ETL_CLEANUP_SECONDS="30",
         )
-        etl = EtlProcess(args(secret, bucket, "SELECT * FROM big"), env)
+        # gzip CSV: larger than Parquet, so the upload is still going when the test looks
+        etl = EtlProcess([*args(secret, bucket, "SELECT * FROM big"), "--format", "csv.gz"], env)
         deadline = time.monotonic() + 60
         while not list_prefix(s3, bucket, PREFIX)[1]:  # a multipart upload is under way
             assert etl.proc.poll() is None, "".join(etl.lines)
@@ -160,7 +161,7 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
         run = run_etl([*cmd, "--run-id", "tls"], etl_env(moto, ETL_TLS_CA=str(server.tls.ca)))
         assert run.returncode == 0, run.stderr
         assert run.last("connect")["tls"] is True
-        assert read_run(s3, bucket, f"{PREFIX}/tls").rows == [["1", "tls"], ["2", None]]
+        assert read_run(s3, bucket, f"{PREFIX}/tls").rows == [[1, "tls"], [2, None]]
 
         # The server's certificate is checked: an unknown CA is refused.
         run = run_etl([*cmd, "--run-id", "bad-ca"], etl_env(moto))
@@ -288,7 +289,7 @@ def test_sigterm_storm_does_not_cut_cleanup_short(db: Db, moto: MotoServer) -> N
     etl = EtlProcess(
         args(secret, bucket, "SELECT * FROM big"), stop_env(moto, "2", ETL_PART_MAX_BYTES="65536")
     )
-    etl.wait_for("part")
+    etl.wait_for("part", worker=0)  # both workers have a file in S3
     etl.wait_for("part", worker=1)
     sent = 0
     deadline = time.monotonic() + STOP_LIMIT
@@ -347,38 +348,45 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
         "1": ["start", "secret", "connect", "cleanup", "query", "part", "extract"],
         "2": ["start", "plan", "cleanup", "worker", "query", "part", "extract"],
     }
+    # Small files (Parquet rotates on its row groups) so that runs are mid-stream for a while.
+    small = {"ETL_PART_MAX_BYTES": str(128 * 1024), "ETL_ROW_GROUP_BYTES": str(512 * 1024)}
+    formats = ("parquet", "csv.gz")
     outcomes: list[tuple[str, str, str, int, float]] = []
     with busy_loops(2):
-        full: dict[str, float] = {}
+        full: dict[tuple[str, str], float] = {}
         for parallel in ("1", "2"):  # how long a whole run takes under this load
-            t = time.monotonic()
-            prefix = f"stress/full-{parallel}"
-            run = run_etl(
-                etl_args(secret, bucket, query, prefix, "--run-id", "r"), stop_env(moto, parallel)
-            )
-            assert run.returncode == 0, run.stderr
-            full[parallel] = time.monotonic() - t
-            assert read_run(s3, bucket, f"{prefix}/r").manifest["rows"] == STRESS_ROWS
+            for fmt in formats:
+                t = time.monotonic()
+                prefix = f"stress/full-{parallel}-{fmt}"
+                run = run_etl(
+                    etl_args(secret, bucket, query, prefix, "--run-id", "r", "--format", fmt),
+                    stop_env(moto, parallel, **small),
+                )
+                assert run.returncode == 0, run.stderr
+                full[parallel, fmt] = time.monotonic() - t
+                assert read_run(s3, bucket, f"{prefix}/r").manifest["rows"] == STRESS_ROWS
 
-        plan: list[tuple[str, str | None]] = []
+        plan: list[tuple[str, str, str | None]] = []
         for n in range(STRESS_RUNS):
-            parallel = "12"[n % 2]
-            trigger = rnd.choice(phases[parallel]) if n % 4 < 2 else None
-            plan.append((parallel, trigger))
-        for n, (parallel, trigger) in enumerate(plan):
+            parallel, fmt = "12"[n % 2], formats[n // 2 % 2]
+            # The first four (both modes, both formats) right after the first part: mid-stream.
+            trigger = "part" if n < 4 else rnd.choice(phases[parallel]) if n % 4 < 2 else None
+            plan.append((parallel, fmt, trigger))
+        for n, (parallel, fmt, trigger) in enumerate(plan):
             prefix = f"stress/{n}"
             etl = EtlProcess(
-                etl_args(secret, bucket, query, prefix, "--run-id", "r"), stop_env(moto, parallel)
+                etl_args(secret, bucket, query, prefix, "--run-id", "r", "--format", fmt),
+                stop_env(moto, parallel, **small),
             )
             if trigger:
                 with contextlib.suppress(AssertionError):  # it may end before: still checked
                     etl.wait_for(trigger, timeout=30)
                 time.sleep(rnd.uniform(0, 0.05))
-                what = f"after {trigger!r}"
+                what = f"{fmt}, after {trigger!r}"
             else:
-                delay = rnd.uniform(0, 1.1 * full[parallel])
+                delay = rnd.uniform(0, 1.1 * full[parallel, fmt])
                 time.sleep(delay)
-                what = f"at {delay:.2f}s"
+                what = f"{fmt}, at {delay:.2f}s"
             sent = time.monotonic()
             etl.proc.send_signal(signal.SIGTERM)
             try:

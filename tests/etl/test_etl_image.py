@@ -38,7 +38,35 @@ def test_final_stage_is_venv_and_package_only_non_root() -> None:
 def test_requirements_are_pinned() -> None:
     lines = [ln.strip() for ln in (ETL_DIR / "requirements.txt").read_text().splitlines()]
     reqs = [ln for ln in lines if ln and not ln.startswith("#")]
-    assert reqs == ["PyMySQL==1.2.4", "boto3==1.44.8"]
+    assert reqs == [
+        "PyMySQL==1.2.4",
+        "boto3==1.44.8",
+        "pyarrow==26.0.1",
+        "numpy==2.4.6",
+        "isal==1.9.1",
+    ]
+    # The dev environment (tests, benchmarks) installs the same pins.
+    dev = (ETL_DIR.parent / "requirements-dev.txt").read_text()
+    assert "-r etl_image/requirements.txt" in dev
+
+
+def test_the_package_imports_nothing_from_the_rest_of_the_repository() -> None:
+    """The image ships etl/ alone: every import is the standard library, a pinned
+    requirement or etl itself."""
+    import ast
+    import sys
+
+    allowed = {"etl", "pymysql", "boto3", "botocore", "pyarrow", "numpy", "isal", "zlib_ng"}
+    for path in (ETL_DIR / "etl").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed or top in sys.stdlib_module_names, (path.name, name)
 
 
 def test_dockerignore_sends_only_package_and_requirements() -> None:

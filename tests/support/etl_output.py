@@ -1,8 +1,9 @@
-"""Read what the ETL (``etl_image``) wrote to S3: manifest, part files, CSV rows.
+"""Read what the ETL (``etl_image``) wrote to S3: manifest, part files, rows.
 
-The ETL's CSV quotes every non-NULL value and writes NULL as an empty unquoted field (a
-one-column NULL row is an empty line). Python 3.11's csv module can't tell NULL from "", so
-``parse_csv`` does it here.
+Parquet parts are read with pyarrow (rows as Python values, the table and its schema kept);
+CSV parts with ``parse_csv``: the ETL's CSV quotes every non-NULL value and writes NULL as an
+empty unquoted field (a one-column NULL row is an empty line), which Python 3.11's csv module
+can't tell from "".
 """
 
 from __future__ import annotations
@@ -57,8 +58,10 @@ def parse_csv(text: str) -> list[Row]:
 class RunOutput:
     manifest: dict[str, Any]
     header: list[str]
-    rows: list[Row]
+    rows: list[Any]  # CSV: lists of str/None; Parquet: lists of Python values
     keys: list[str]
+    table: Any = None  # Parquet: the pyarrow Table of all parts
+    bodies: list[bytes] | None = None  # the part files as stored
 
 
 def list_prefix(s3: Any, bucket: str, prefix: str) -> tuple[list[str], list[str]]:
@@ -85,18 +88,54 @@ def read_run(s3: Any, bucket: str, run_prefix: str) -> RunOutput:
     )
     parts = manifest["parts"]
     assert sorted([p["key"] for p in parts] + [run_prefix + "_manifest.json"]) == keys
-    header: list[str] | None = None
-    rows: list[Row] = []
+    names = [c["name"] for c in manifest["columns"]]
+    bodies = []
     for part in parts:
         body = s3.get_object(Bucket=bucket, Key=part["key"])["Body"].read()
         assert len(body) == part["bytes"], part["key"]
         assert hashlib.sha256(body).hexdigest() == part["sha256"], part["key"]
+        bodies.append(body)
+    if manifest["format"] == "parquet":
+        out = _read_parquet(manifest, bodies)
+    else:
+        out = _read_csv(manifest, bodies)
+    assert out.header == names
+    assert len(out.rows) == manifest["rows"]
+    out.keys = keys
+    out.bodies = bodies
+    return out
+
+
+def _read_csv(manifest: dict[str, Any], bodies: list[bytes]) -> RunOutput:
+    header: list[str] | None = None
+    rows: list[Row] = []
+    for part, body in zip(manifest["parts"], bodies, strict=True):
+        assert part["key"].endswith(".csv.gz")
         parsed = parse_csv(gzip.decompress(body).decode("utf-8"))
         part_header = [c or "" for c in parsed[0]]
         assert header is None or part_header == header
         header = part_header
         assert len(parsed) - 1 == part["rows"], part["key"]
         rows += parsed[1:]
-    assert header == manifest["columns"]
-    assert len(rows) == manifest["rows"]
-    return RunOutput(manifest=manifest, header=header or [], rows=rows, keys=keys)
+    return RunOutput(manifest=manifest, header=header or [], rows=rows, keys=[])
+
+
+def _read_parquet(manifest: dict[str, Any], bodies: list[bytes]) -> RunOutput:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for part, body in zip(manifest["parts"], bodies, strict=True):
+        assert part["key"].endswith(".parquet")
+        table = pq.read_table(pa.BufferReader(body))
+        assert table.num_rows == part["rows"], part["key"]
+        tables.append(table)
+    schema = tables[0].schema
+    assert all(t.schema.equals(schema) for t in tables)
+    for field, column in zip(schema, manifest["columns"], strict=True):
+        assert str(field.type) == column["arrow_type"], (field, column)
+        assert field.nullable == column["nullable"], (field, column)
+    table = pa.concat_tables(tables)
+    columns = [c.to_pylist() for c in table.columns]
+    rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
+    return RunOutput(manifest, [f.name for f in schema], rows, [], table=table)
