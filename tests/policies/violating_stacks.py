@@ -66,7 +66,7 @@ def write_violating_stacks(folder: Path) -> dict[str, Path]:
     prod = yaml.safe_load(PROD_STACK.read_text(encoding="utf-8"))
     files = {}
     for name, edit in EDITS.items():
-        document = json.loads(json.dumps(prod))
+        document = json.loads(json.dumps(prod, default=str))  # dates as written
         full = {k if ":" in k else f"hybrid-airflow:{k}": v for k, v in document["config"].items()}
         edit(full)
         path = folder / f"Pulumi.{name}.yaml"
