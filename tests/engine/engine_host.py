@@ -12,7 +12,8 @@ language host's `RunPlugin`, `pkg/engine/update.go`, `pkg/resource/deploy/step_g
    them from ConfigureStack before it starts the pack); read the pack's port from its stdout;
 3. ConfigureStack, GetAnalyzerInfo, GetPluginInfo, then Configure with every policy's level:
    the pack's own defaults, overridden by a `--policy-pack-config` document if given
-   (`ReconcilePolicyPackConfig`);
+   (`ReconcilePolicyPackConfig`); if the pack refuses it, the update stops there
+   (`EngineStopped`), before any resource is analysed;
 4. for every registered resource (the stack, components, custom resources, the default
    provider): Remediate, then Analyze with its inputs and its provider;
 5. AnalyzeStack with every resource's outputs, parents, dependencies and property dependencies.
@@ -58,6 +59,16 @@ CALL_TIMEOUT = 600.0
 
 class PackStartError(RuntimeError):
     """The pack exited (or said nothing) before printing its port: what the CLI reports."""
+
+
+class EngineStopped(RuntimeError):
+    """The engine ended the update before analysing any resource, with the message the CLI
+    prints: a pack that refuses `Configure` makes `LoadLocalPolicyPackAnalyzers`
+    (`pkg/engine/update.go`) return `configuring policy pack "<name>": <the pack's message>`."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -329,12 +340,18 @@ class PolicyPack:
         info = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT)
         plugin = self.stub.GetPluginInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT)
         if info.supportsConfig:
-            self.stub.Configure(
-                analyzer_pb2.ConfigureAnalyzerRequest(
-                    policyConfig=reconcile(info, pack_config or {})
-                ),
-                timeout=CALL_TIMEOUT,
-            )
+            try:
+                self.stub.Configure(
+                    analyzer_pb2.ConfigureAnalyzerRequest(
+                        policyConfig=reconcile(info, pack_config or {})
+                    ),
+                    timeout=CALL_TIMEOUT,
+                )
+            except grpc.RpcError as error:
+                # rpcerror.Convert keeps the status message; the engine wraps it and stops.
+                raise EngineStopped(
+                    f'configuring policy pack "{info.name}": {error.details()}', error.code()
+                ) from None
         resources = engine_order(capture.resources)
         by_urn = {r.urn: r for r in resources}
         diagnostics: list[Diagnostic] = []
