@@ -25,6 +25,7 @@ Properties come from a `hybridctl.capture.Capture`, already in the engine's wire
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -53,6 +54,10 @@ LEVELS = {
 }
 LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
 CANT_RUN = "can't run policy"
+# Linux's MAX_ARG_STRLEN: one environment string ("NAME=value" and its NUL) of a new process.
+# The Python language host passes the whole stack config in PULUMI_CONFIG, to the program and to
+# the pack (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go, Run and RunPlugin).
+LINUX_MAX_ENV_STRING = 32 * 4096
 MAX_MESSAGE = 400 * 1024 * 1024  # the engine's and pulumi_policy's gRPC message limit
 CALL_TIMEOUT = 600.0
 
@@ -239,15 +244,25 @@ class PolicyPack:
         self.env = pack_environment(venv_python, stack, env)
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=self.pack_dir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.pack_dir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as error:
+            if error.errno != errno.E2BIG:
+                raise
+            size = len(self.env.get("PULUMI_CONFIG", "").encode())
+            raise PackStartError(
+                f"the pack could not be started ({error.strerror}): PULUMI_CONFIG is "
+                f"{size:,} bytes, over Linux's {LINUX_MAX_ENV_STRING:,}-byte limit for one "
+                "environment variable; the CLI fails the same way for the program"
+            ) from None
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(self.process.stdout, lines), daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
