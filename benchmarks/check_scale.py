@@ -136,16 +136,19 @@ def config_listing(captured: Capture) -> hp.PolicyConfig:
 
 
 def listing_document(captured: Capture) -> dict[str, Any]:
-    """The JSON of that config (for a pack process, which reads it from a file)."""
+    """The JSON of that config (for a pack process, which reads it from a file). Each site may
+    use its own region and the platform's, where the lake and its catalog are (as prod's
+    dublin)."""
     raw = json.loads((PACK_DIR / "config.prod.json").read_text(encoding="utf-8"))
     sites = {}
     for r in captured.resources:
         if r.type == "aws:ecs/taskDefinition:TaskDefinition" and r.site:
             tags = r.raw_inputs.get("tags", {})
+            region = r.raw_inputs.get("region") or captured.region
             sites[r.site] = {
                 "name": r.site,
                 "residency": tags.get("residency", "standard"),
-                "allowedRegions": [r.raw_inputs.get("region") or captured.region],
+                "allowedRegions": list(dict.fromkeys([region, captured.region])),
             }
     return {**raw, "sites": list(sites.values())}
 

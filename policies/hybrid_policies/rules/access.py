@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from hybrid_policies.evaluation import Evaluation
-from hybrid_policies.iam import Statement, TargetIndex, condition_holds, witness_under
+from hybrid_policies.iam import PrefixIndex, Statement, TargetIndex, condition_holds
 from hybrid_policies.principals import Principal
 from hybrid_policies.rules import (
     BUCKET,
@@ -358,23 +358,6 @@ def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
     return found, unknown
 
 
-def _below(
-    statement: Statement, prefixes: list[tuple[str, Target]]
-) -> Iterator[tuple[str, Target]]:
-    """(an ARN below the prefix that the statement names, target) for each prefix it reaches."""
-    for prefix, target in prefixes:
-        if statement.not_resources is not None:
-            probe = prefix + PROBE_OBJECT
-            if statement.covers_resource(probe):
-                yield probe, target
-            continue
-        for pattern in statement.resources:
-            arn = witness_under(pattern, prefix)
-            if arn is not None:
-                yield arn, target
-                break
-
-
 def _owns(principal: Principal, site: str) -> bool:
     return principal.kind == "role" and principal.site == site
 
@@ -393,27 +376,47 @@ def regulated_data_access_confined(ev: Evaluation) -> Iterator[StackViolation]:
             + ": their ARNs are unknown before creation (residency fails closed)"
         )
     index = TargetIndex([(arn, t) for arn, t in found if not t.below])
-    prefixes = [(arn, t) for arn, t in found if t.below]
-    reported: set[tuple[str, str]] = set()
+    prefixes = PrefixIndex([(arn, t) for arn, t in found if t.below], PROBE_OBJECT)
+    actions = list(dict.fromkeys(a for _, t in found for a in t.actions))
     for principal in ev.principals:
-        for action in dict.fromkeys(a for _, t in found for a in t.actions):
-            for statement in principal.permissions.action_statements(action):
-                for arn, target in [*index.reached_by(statement), *_below(statement, prefixes)]:
-                    if action not in target.actions or _owns(principal, target.site):
-                        continue
-                    if statement not in principal.permissions.grants(
-                        action, arn, dict(target.context)
-                    ):
-                        continue
-                    key = (principal.label, target.what)
-                    if key in reported:
-                        continue
-                    reported.add(key)
-                    yield StackViolation(
-                        f"{principal.label}"
-                        + (f" (site {principal.site})" if principal.site else "")
-                        + f" may {action} on regulated site {target.site}'s {target.what} "
-                        f"({statement.label}): only {target.site}'s own roles may",
-                        principal.urn,
-                        target.site,
-                    )
+        yield from _reaches(principal, actions, index, prefixes)
+
+
+def _reaches(
+    principal: Principal,
+    actions: list[str],
+    index: TargetIndex[Target],
+    prefixes: PrefixIndex[Target],
+) -> Iterator[StackViolation]:
+    """What one principal may do to other sites' regulated data: per target, the first action
+    (in `actions` order) a statement grants. Each Allow statement is matched against the
+    targets once, for all the actions it allows."""
+    first: dict[str, tuple[int, int, str, Statement, Target]] = {}
+    permissions = principal.permissions
+    for order, statement in enumerate(permissions.statements):
+        if statement.effect != "Allow":
+            continue
+        allowed = [(rank, a) for rank, a in enumerate(actions) if statement.allows_action(a)]
+        if not allowed:
+            continue
+        for arn, target in [*index.reached_by(statement), *prefixes.reached_by(statement)]:
+            if _owns(principal, target.site):
+                continue
+            for rank, action in allowed:
+                if action not in target.actions:
+                    continue
+                known = first.get(target.what)
+                if known is not None and (known[0], known[1]) <= (rank, order):
+                    break
+                if statement in permissions.grants(action, arn, dict(target.context)):
+                    first[target.what] = (rank, order, action, statement, target)
+                    break
+    for _, _, action, statement, target in sorted(first.values(), key=lambda f: (f[0], f[1])):
+        yield StackViolation(
+            f"{principal.label}"
+            + (f" (site {principal.site})" if principal.site else "")
+            + f" may {action} on regulated site {target.site}'s {target.what} "
+            f"({statement.label}): only {target.site}'s own roles may",
+            principal.urn,
+            target.site,
+        )

@@ -21,9 +21,10 @@ decides at a first preview; a value that is unknown there fails closed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from hybrid_policies.evaluation import Evaluation
+from hybrid_policies.evaluation import ARTEFACT_KINDS, Evaluation
 from hybrid_policies.rules import (
     GLUE_DATABASE,
     GLUE_TABLE,
@@ -52,8 +53,8 @@ def regulated_data_in_site_regions(ev: Evaluation) -> Iterator[StackViolation]:
     for site in ev.regulated_sites:
         allowed = ev.config.regions_for(site)
         yield from _lake(ev, site, allowed)
-        yield from _undeclared_copies(ev, site, allowed)
         yield from _workload_regions(ev, site, allowed)
+    yield from _undeclared_copies(ev)
 
 
 def _outside(region: Any, allowed: tuple[str, ...]) -> bool:
@@ -83,64 +84,80 @@ def _lake(ev: Evaluation, site: str, allowed: tuple[str, ...]) -> Iterator[Stack
             )
 
 
-def _names(ev: Evaluation, site: str, resource_type: str) -> set[str]:
-    return {
-        name
-        for a in ev.artefacts_of(site, resource_type)
-        if isinstance(name := a.resource.get("name"), str)
-    }
+@dataclass(frozen=True)
+class _Owners:
+    """What identifies each regulated site's stored data, indexed once per evaluation."""
+
+    by_name: dict[tuple[str, str], str]  # (type, name) of a declared artefact -> its site
+    databases: dict[str, str]  # Glue database URN -> its site
+    lakes: frozenset[str]  # lake bucket names
+
+    @classmethod
+    def of(cls, ev: Evaluation) -> _Owners:
+        cached = ev.cache.get("stored_owners")
+        if isinstance(cached, _Owners):
+            return cached
+        by_name: dict[tuple[str, str], str] = {}
+        databases: dict[str, str] = {}
+        for site in ev.regulated_sites:
+            for artefact in ev.artefacts_of(site, GLUE_DATABASE, LOG_GROUP, SECRET):
+                name = artefact.resource.get("name")
+                if isinstance(name, str):
+                    by_name.setdefault((artefact.resource.type, name), site)
+                if artefact.resource.type == GLUE_DATABASE:
+                    databases[artefact.resource.urn] = site
+        lakes = frozenset(
+            name for lake in ev.lake_buckets if isinstance(name := lake.get("bucket"), str)
+        )
+        ev.cache["stored_owners"] = owners = cls(by_name, databases, lakes)
+        return owners
+
+    def prefix_site(self, location: Any, regulated: set[str]) -> str | None:
+        """The site whose lake prefix `s3://<lake>/<site>/...` a location points at."""
+        if not isinstance(location, str) or not location.startswith("s3://"):
+            return None
+        bucket, _, path = location.removeprefix("s3://").partition("/")
+        site = path.split("/", 1)[0]
+        return site if bucket in self.lakes and site in regulated else None
 
 
-def _prefixes(ev: Evaluation, site: str) -> list[str]:
-    """`s3://<lake>/<site>/` of every lake bucket whose name is known."""
-    return [
-        f"s3://{name}/{site}/"
-        for lake in ev.lake_buckets
-        if isinstance(name := lake.get("bucket"), str)
-    ]
+def _owner(ev: Evaluation, owners: _Owners, resource: StackResource) -> tuple[str, str] | None:
+    """(site, why) when the resource holds a regulated site's data, by name, dependency or the
+    lake prefix it points at."""
+    regulated = set(ev.regulated_sites)
+    name = resource.get("name")
+    if resource.type == GLUE_TABLE:
+        for urn in resource.depends_on("databaseName"):
+            if urn in owners.databases:
+                owner = owners.databases[urn]
+                return owner, f"is a table of {owner}'s Glue database"
+        database = resource.get("databaseName")
+        if isinstance(database, str) and (GLUE_DATABASE, database) in owners.by_name:
+            owner = owners.by_name[(GLUE_DATABASE, database)]
+            return owner, f"is a table of {owner}'s Glue database {database}"
+        location = resource.get("storageDescriptor", "location")
+    else:
+        if isinstance(name, str) and (resource.type, name) in owners.by_name:
+            owner = owners.by_name[(resource.type, name)]
+            kind = ARTEFACT_KINDS.get(resource.type, "resource")
+            return owner, f"is named like {owner}'s {kind} {name}"
+        location = resource.get("locationUri") if resource.type == GLUE_DATABASE else None
+    site = owners.prefix_site(location, regulated)
+    return (site, f"catalogs {site}'s lake prefix ({location})") if site else None
 
 
-def _points_at(value: Any, prefixes: list[str]) -> bool:
-    return isinstance(value, str) and any(
-        value.rstrip("/") + "/" == p or value.startswith(p) for p in prefixes
-    )
-
-
-def _copy_reason(ev: Evaluation, site: str, resource: StackResource) -> str | None:
-    """Why a resource that does not declare `site` stores the site's data, if it does."""
-    databases = _names(ev, site, GLUE_DATABASE)
-    database_urns = {a.resource.urn for a in ev.artefacts_of(site, GLUE_DATABASE)}
-    prefixes = _prefixes(ev, site)
-    if resource.type == GLUE_DATABASE:
-        if resource.get("name") in databases:
-            return f"is named like {site}'s Glue database {resource.get('name')}"
-        if _points_at(resource.get("locationUri"), prefixes):
-            return f"catalogs {site}'s lake prefix ({resource.get('locationUri')})"
-    elif resource.type == GLUE_TABLE:
-        if set(resource.depends_on("databaseName")) & database_urns:
-            return f"is a table of {site}'s Glue database"
-        if resource.get("databaseName") in databases:
-            return f"is a table of {site}'s Glue database {resource.get('databaseName')}"
-        if _points_at(resource.get("storageDescriptor", "location"), prefixes):
-            return (
-                f"catalogs {site}'s lake prefix ({resource.get('storageDescriptor', 'location')})"
-            )
-    elif resource.type == LOG_GROUP and resource.get("name") in _names(ev, site, LOG_GROUP):
-        return f"is named like {site}'s log group {resource.get('name')}"
-    elif resource.type == SECRET and resource.get("name") in _names(ev, site, SECRET):
-        return f"is named like {site}'s DB secret {resource.get('name')}"
-    return None
-
-
-def _undeclared_copies(
-    ev: Evaluation, site: str, allowed: tuple[str, ...]
-) -> Iterator[StackViolation]:
+def _undeclared_copies(ev: Evaluation) -> Iterator[StackViolation]:
+    owners = _Owners.of(ev)
     for resource in ev.of_type(GLUE_DATABASE, GLUE_TABLE, LOG_GROUP, SECRET):
+        found = _owner(ev, owners, resource)
+        if found is None:
+            continue
+        site, why = found
         if ev.declared_site(resource) == site:
             continue  # resources-in-allowed-regions checks what declares the site
-        why = _copy_reason(ev, site, resource)
+        allowed = ev.config.regions_for(site)
         region = resource.region
-        if why is not None and _outside(region, allowed):
+        if _outside(region, allowed):
             kind = resource.type.rsplit(":", 1)[-1]
             yield StackViolation(
                 f"{kind} {resource.name} {why}, so it holds regulated site {site}'s data, but "
