@@ -132,17 +132,25 @@ def run_pack(servicer: Any, captured: Capture) -> tuple[int, int]:
 
 def config_listing(captured: Capture) -> hp.PolicyConfig:
     """Compliance's prod config, listing every site of the synthetic stack as it is declared."""
+    return hp.parse_config(listing_document(captured), "bench", hp.POLICY_NAMES)
+
+
+def listing_document(captured: Capture) -> dict[str, Any]:
+    """The JSON of that config (for a pack process, which reads it from a file). Each site may
+    use its own region and the platform's, where the lake and its catalog are (as prod's
+    dublin)."""
     raw = json.loads((PACK_DIR / "config.prod.json").read_text(encoding="utf-8"))
     sites = {}
     for r in captured.resources:
         if r.type == "aws:ecs/taskDefinition:TaskDefinition" and r.site:
             tags = r.raw_inputs.get("tags", {})
+            region = r.raw_inputs.get("region") or captured.region
             sites[r.site] = {
                 "name": r.site,
                 "residency": tags.get("residency", "standard"),
-                "allowedRegions": [r.raw_inputs.get("region") or captured.region],
+                "allowedRegions": list(dict.fromkeys([region, captured.region])),
             }
-    return hp.parse_config({**raw, "sites": list(sites.values())}, "bench", hp.POLICY_NAMES)
+    return {**raw, "sites": list(sites.values())}
 
 
 def load_iam_data() -> float:

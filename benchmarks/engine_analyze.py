@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -23,24 +25,27 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from pulumi_policy import StackValidationPolicy  # noqa: E402
 
+from benchmarks.check_scale import listing_document  # noqa: E402
 from benchmarks.stacks import stack_with_sites  # noqa: E402
 from hybridctl.capture import capture  # noqa: E402
 from hybridctl.engine import PolicyInputs, run_policies  # noqa: E402
 from hybridctl.evaluate import evaluate  # noqa: E402
 from hybridctl.policy_pack import PACK_DIR  # noqa: E402
 from hybridctl.policy_pack import hybrid_policies as hp  # noqa: E402
-from tests.engine.engine_host import EngineHost, PolicyPack, StackContext  # noqa: E402
+from tests.engine.engine_host import (  # noqa: E402
+    LINUX_MAX_ENV_STRING,
+    EngineHost,
+    PolicyPack,
+    StackContext,
+)
 from tests.engine.pack_venv import ensure_pack_venv  # noqa: E402
 
 REPEATS = 3
-LINUX_MAX_ENV_STRING = 32 * 4096  # MAX_ARG_STRLEN: one argument or environment string
 
 
 def main() -> None:
     sites = int(sys.argv[1]) if len(sys.argv) > 1 else 500
     stack = stack_with_sites(sites)
-    config_path = PACK_DIR / "config.prod.json"
-    config = hp.load_config(config_path, hp.POLICY_NAMES)
     python = ensure_pack_venv(PACK_DIR)
     started = time.perf_counter()
     captured = capture(stack)
@@ -48,10 +53,22 @@ def main() -> None:
         f"  captured {len(captured.resources)} resources in {time.perf_counter() - started:.1f} s",
         flush=True,
     )
+    # Compliance's prod config listing the synthetic sites (as check_scale.py uses it), in a
+    # file for the pack process; hybridctl evaluates with the same config.
+    folder = Path(tempfile.mkdtemp(prefix="engine-analyze-"))
+    config_path = folder / "config.bench.json"
+    config_path.write_text(json.dumps(listing_document(captured)), encoding="utf-8")
+    config = hp.load_config(config_path, hp.POLICY_NAMES)
     host = EngineHost()
-    context: StackContext | None = StackContext.of(stack, dry_run=False)
+    full = StackContext.of(stack, dry_run=False)
+    context: StackContext | None = full
     env = {"HYBRID_POLICY_CONFIG": str(config_path)}
-    size = len(context.environment()["PULUMI_CONFIG"]) if context else 0
+    size = len(f"PULUMI_CONFIG={full.environment()['PULUMI_CONFIG']}".encode()) + 1
+    print(
+        f"  PULUMI_CONFIG: {size:,} bytes for {sites} sites "
+        f"(Linux starts no process with one over {LINUX_MAX_ENV_STRING:,})",
+        flush=True,
+    )
     if size > LINUX_MAX_ENV_STRING:
         # The language host passes the stack config in one environment variable; Linux caps a
         # single one at 128 KiB, so the CLI could not start the pack (nor the program) here.
@@ -92,6 +109,8 @@ def main() -> None:
                 )
     finally:
         host.stop()
+        config_path.unlink()
+        folder.rmdir()
     base = statistics.median(ours)
     stack_part = statistics.median(ours_stack)
     analyze_stack = statistics.median(stack_times)

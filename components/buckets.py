@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pulumi
 import pulumi_aws as aws
 
+from components import arns
 from components.policy_documents import Document, tls_only_bucket_policy
 
 
@@ -21,7 +22,8 @@ def guard_bucket(
     """Attach the settings the `lake-*` policies require; returns them for `depends_on`.
 
     `bucket_policy` (of the bucket's ARN) must keep the TLS-only statement; a bucket may add its
-    own denies to it.
+    own denies to it. The ARN is built from the bucket's name (given explicitly, so known at a
+    first preview), not read from the provider.
     """
     encryption = aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
@@ -55,7 +57,7 @@ def guard_bucket(
     tls_only = aws.s3.BucketPolicy(
         f"{name}-tls-only",
         bucket=bucket.bucket,
-        policy=bucket.arn.apply(lambda arn: json.dumps(bucket_policy(arn))),
+        policy=bucket.bucket.apply(lambda name: json.dumps(bucket_policy(arns.bucket(name)))),
         # S3 rejects a bucket policy while the public access block is being written.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[public_access])),
     )

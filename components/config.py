@@ -32,6 +32,14 @@ REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]", re.ASCII)
 # A MySQL column name as written unquoted (what an interval filter names).
 COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,63}", re.ASCII)
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+# An S3 general purpose bucket name as this platform accepts it: S3's rules (3-63 characters,
+# lowercase letters, digits and '-', starting and ending with a letter or digit) without dots,
+# which break TLS for virtual-hosted addresses (what MWAA, Athena and the ETL use).
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", re.ASCII)
+# Prefixes and suffixes S3 reserves for its own kinds of buckets and access points.
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", "--table-s3")
+MWAA_BUCKET_PREFIX = "airflow-"
 
 # The named parameters an incremental extract's query carries: the DAG fills them from the
 # run's data interval and the ETL binds them through the driver. Full extracts get none.
@@ -282,8 +290,32 @@ class Network(_CamelModel):
         return str(net)
 
 
+def _bucket_name(name: str) -> str:
+    """S3's naming rules, checked before `pulumi up` tries (and fails) to create the bucket."""
+    if not fullmatch(BUCKET_NAME, name):
+        raise ValueError(
+            "must be an S3 bucket name: 3-63 lowercase letters, digits and '-', starting and "
+            "ending with a letter or digit (no dots: they break TLS for virtual-hosted access)"
+        )
+    if name.startswith(RESERVED_BUCKET_PREFIXES) or name.endswith(RESERVED_BUCKET_SUFFIXES):
+        raise ValueError(
+            "uses a prefix or suffix S3 reserves "
+            f"({', '.join(RESERVED_BUCKET_PREFIXES + RESERVED_BUCKET_SUFFIXES)})"
+        )
+    return name
+
+
 class DataLake(_CamelModel):
     retention_days: int = 365
+    # The lake bucket's name. Default `hybrid-<env>-lake-<account>-<region>`; a stack deployed
+    # before names were explicit sets its existing (generated) name here, because a bucket
+    # cannot be renamed: a new name replaces the bucket.
+    bucket_name: str | None = None
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _s3_name(cls, name: str | None) -> str | None:
+        return None if name is None else _bucket_name(name)
 
     @field_validator("retention_days")
     @classmethod
@@ -303,6 +335,20 @@ class Orchestrator(_CamelModel):
     max_workers: int = 2
     # New sites' DAGs run on their schedule without someone unpausing them in the Airflow UI.
     dags_paused_on_creation: bool = False
+    # The DAG bucket's name. Default `airflow-hybrid-<env>-dags-<account>-<region>`; an existing
+    # stack keeps its bucket by setting its current name here (see dataLake.bucketName).
+    dag_bucket_name: str | None = None
+
+    @field_validator("dag_bucket_name")
+    @classmethod
+    def _mwaa_source_bucket(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
+        if not name.startswith(MWAA_BUCKET_PREFIX):
+            raise ValueError(
+                f"must start with '{MWAA_BUCKET_PREFIX}': MWAA accepts no other source bucket"
+            )
+        return _bucket_name(name)
 
     @field_validator("airflow_version")
     @classmethod
@@ -361,6 +407,16 @@ class Platform(_CamelModel):
         if days not in allowed:
             raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
         return days
+
+    @model_validator(mode="after")
+    def _two_buckets(self) -> Platform:
+        name = self.data_lake.bucket_name
+        if name is not None and name == self.orchestrator.dag_bucket_name:
+            raise ValueError(
+                f"dataLake.bucketName and orchestrator.dagBucketName are both {name!r}: the lake "
+                "and the DAG bucket are two buckets"
+            )
+        return self
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ class DataLakeArgs:
     bytes_scanned_cutoff: int = 10 * 1_000_000_000
     # The bucket's owner: Athena refuses to write results to a bucket someone else owns.
     account_id: pulumi.Input[str] | None = None
+    # The bucket's name (naming.lake_bucket, or the stack's dataLake.bucketName): explicit, so
+    # that every document built from it is known at a first preview.
+    bucket_name: pulumi.Input[str] | None = None
 
 
 def retention_rule_ids(args: DataLakeArgs) -> list[str]:
@@ -44,8 +47,8 @@ def athena_results_days(retention_days: int) -> int:
 
 
 class DataLake(pulumi.ComponentResource):
-    bucket_name: pulumi.Output[str]
-    bucket_arn: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]  # the name as given: known at preview
+    key_alias: pulumi.Output[str]  # alias/hybrid-<env>-lake: IAM documents name the key by it
     key_arn: pulumi.Output[str]
     workgroup_name: pulumi.Output[str]
 
@@ -65,15 +68,17 @@ class DataLake(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.kms.Alias(
+        alias = aws.kms.Alias(
             f"{name}-key",
-            name=f"alias/{naming.shared('lake')}",
+            name=naming.key_alias("lake"),
             target_key_id=key.key_id,
             opts=child,
         )
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            bucket_prefix=f"{naming.shared('lake')}-",
+            bucket=args.bucket_name,
+            # Without a name the provider generates one, unknown until the bucket exists.
+            bucket_prefix=None if args.bucket_name is not None else f"{naming.shared('lake')}-",
             tags=tags,
             opts=child,
         )
@@ -122,7 +127,7 @@ class DataLake(pulumi.ComponentResource):
         )
         workgroup = self._workgroup(name, args, bucket, key, guards)
         self.bucket_name = bucket.bucket
-        self.bucket_arn = bucket.arn
+        self.key_alias = alias.name
         self.key_arn = key.arn
         self.workgroup_name = workgroup.name
         self.register_outputs(

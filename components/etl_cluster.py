@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import arns
 from components.config import Site
 from components.naming import Naming
 
@@ -21,7 +22,16 @@ from components.naming import Naming
 class ClusterRef:
     name: str
     region: str
-    arn: pulumi.Output[str]
+    arn: pulumi.Output[str]  # as the provider reports it (unknown until the cluster exists)
+    # The cluster's `name` output: the same string as `name`, known at preview, and a
+    # dependency on the cluster for whatever is built from it.
+    name_output: pulumi.Output[str]
+
+    def arn_of(self, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+        """The cluster's ARN from its name and the account: known at a first preview."""
+        return pulumi.Output.all(self.name_output, account_id).apply(
+            lambda a: arns.ecs_cluster(region=self.region, account_id=a[1], name=a[0])
+        )
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ class EtlCluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
-            return ClusterRef(cluster_name, region, resource.arn)
+            return ClusterRef(cluster_name, region, resource.arn, resource.name)
 
         shared_regions = {platform_region} | {s.region for s in sites if not s.has_own_cluster}
         shared = {

@@ -21,6 +21,9 @@ class ImageRegistryArgs:
 class ImageRegistry(pulumi.ComponentResource):
     repository_url: pulumi.Output[str]
     repository_arn: pulumi.Output[str]
+    # The name as given (known at preview): task definitions build the image URL and the pull
+    # permission from it and the account (components/arns.py).
+    repository_name: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -60,4 +63,5 @@ class ImageRegistry(pulumi.ComponentResource):
         )
         self.repository_url = repository.repository_url
         self.repository_arn = repository.arn
+        self.repository_name = repository.name
         self.register_outputs({"repositoryUrl": repository.repository_url})

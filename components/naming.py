@@ -68,6 +68,24 @@ class Naming:
     def athena_workgroup(self) -> str:
         return self.prefix
 
+    def lake_bucket(self, account_id: str, region: str) -> str:
+        """`hybrid-<env>-lake-<account>-<region>`: S3 names are global, so the account and
+        region make it unique; at most 52 characters (S3 allows 63)."""
+        return f"{self.prefix}-lake-{account_id}-{region}"
+
+    def dag_bucket(self, account_id: str, region: str) -> str:
+        """`airflow-hybrid-<env>-dags-<account>-<region>`: MWAA accepts only source buckets
+        whose name starts with `airflow-`; at most 60 characters."""
+        return f"airflow-{self.prefix}-dags-{account_id}-{region}"
+
+    def key_alias(self, what: str) -> str:
+        """The alias of a shared key (`lake`, `mwaa`): IAM documents name keys by alias."""
+        return f"alias/{self.shared(what)}"
+
+    def site_key_alias(self, site: str) -> str:
+        """The alias of a regulated site's own key (its DB secret's)."""
+        return f"alias/{self.site(site, 'secrets')}"
+
     def shared_cluster(self, region: str, platform_region: str) -> str:
         """The shared cluster of a region; the platform region's keeps the short name."""
         return self.shared("shared" if region == platform_region else f"shared-{region}")

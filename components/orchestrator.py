@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components import arns
 from components import policy_documents as docs
 from components.buckets import guard_bucket
 from components.config import Orchestrator as OrchestratorConfig
@@ -38,6 +39,7 @@ class OrchestratorArgs:
     config: OrchestratorConfig
     region: str
     account_id: pulumi.Input[str]
+    dag_bucket_name: pulumi.Input[str]  # explicit (naming.dag_bucket or the stack's override)
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     grants: Sequence[pulumi.Output[docs.SiteGrant]]  # what MWAA may run, per site
@@ -76,10 +78,18 @@ class Orchestrator(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        # The execution role names the key by this alias (its id is random: unknown at preview).
+        key_alias = aws.kms.Alias(
+            f"{name}-key",
+            name=naming.key_alias("mwaa"),
+            target_key_id=key.key_id,
+            opts=child,
+        )
         bucket = aws.s3.Bucket(
             f"{name}-dags",
-            # MWAA only accepts source buckets whose name starts with "airflow-".
-            bucket_prefix=f"airflow-{env_name}-",
+            # MWAA only accepts source buckets whose name starts with "airflow-" (config checks
+            # an override); explicit, so the documents built from it are known at preview.
+            bucket=args.dag_bucket_name,
             tags=naming.tags(purpose="dags"),
             opts=child,
         )
@@ -151,17 +161,23 @@ class Orchestrator(pulumi.ComponentResource):
             f"{name}-role",
             role=role.name,
             policy=pulumi.Output.all(
-                environment_arn, log_groups_arn, celery_arn, bucket.arn, key.arn, *grants
+                environment_arn,
+                log_groups_arn,
+                celery_arn,
+                bucket.bucket,
+                account_id,
+                key_alias.name,
+                *grants,
             ).apply(
                 lambda a: json.dumps(
                     docs.orchestrator_policy(
                         environment_arn=a[0],
                         airflow_log_groups_arn=a[1],
                         celery_queues_arn=a[2],
-                        dag_bucket_arn=a[3],
-                        mwaa_key_arn=a[4],
+                        dag_bucket_arn=arns.bucket(a[3]),
+                        mwaa_key=arns.KeyByAlias(region, a[4], a[5]),
                         region=region,
-                        grants=a[5:],
+                        grants=a[6:],
                     )
                 )
             ),

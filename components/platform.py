@@ -30,7 +30,14 @@ class Platform:
 
 def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
     naming = Naming(config.platform.environment)
+    # An invoke: known during a first preview, so every ARN built from it is too.
     account_id = aws.get_caller_identity_output().account_id
+    lake_bucket = config.platform.data_lake.bucket_name or account_id.apply(
+        lambda account: naming.lake_bucket(account, config.region)
+    )
+    dag_bucket = config.platform.orchestrator.dag_bucket_name or account_id.apply(
+        lambda account: naming.dag_bucket(account, config.region)
+    )
 
     network = Network("network", NetworkArgs(naming=naming, cidr=config.platform.network.cidr))
     lake = DataLake(
@@ -42,6 +49,7 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
             retired_prefixes=config.retired_sites,
             bytes_scanned_cutoff=config.platform.athena.bytes_scanned_cutoff,
             account_id=account_id,
+            bucket_name=lake_bucket,
         ),
     )
     registry = ImageRegistry("registry", ImageRegistryArgs(naming=naming))
@@ -52,11 +60,10 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
     shared = SharedRefs(
         account_id=account_id,
         lake_bucket_name=lake.bucket_name,
-        lake_bucket_arn=lake.bucket_arn,
-        lake_key_arn=lake.key_arn,
+        lake_key_alias=lake.key_alias,
         lake_region=config.region,
-        repository_url=registry.repository_url,
-        repository_arn=registry.repository_arn,
+        repository_name=registry.repository_name,
+        registry_region=config.region,
         image_tag=config.platform.etl_image_tag,
         log_retention_days=config.platform.log_retention_days,
     )
@@ -96,6 +103,7 @@ def build_platform(config: StackConfig, dags_dir: Path) -> Platform:
             config=config.platform.orchestrator,
             region=config.region,
             account_id=account_id,
+            dag_bucket_name=dag_bucket,
             subnet_ids=network.private_subnet_ids,
             security_group_id=network.mwaa_security_group_id,
             grants=[site.grant for site in sites.values()],

@@ -2,6 +2,8 @@
 
 Every statement names the resources it needs. The only `*` resources are read-only actions that
 have no resource-level permissions, and `cloudwatch:PutMetricData`, which is narrowed by namespace.
+The components build the ARNs from names (`components/arns.py`), so the documents are known at a
+first preview; KMS keys are named by alias (`KeyByAlias`), secrets by `<name>-??????`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.arns import KeyByAlias
 from components.naming import ATHENA_RESULTS_PREFIX, iam_sid
 
 Document = dict[str, Any]
@@ -47,6 +50,13 @@ def allow(
     return statement
 
 
+def use_key(sid: str, actions: Sequence[str], key: KeyByAlias, **extra: Any) -> dict[str, Any]:
+    """A statement on one customer managed key, named by its alias (`kms:ResourceAliases`);
+    `Condition` blocks in `extra` are added to the alias condition."""
+    condition = {**key.condition(), **extra.pop("Condition", {})}
+    return allow(sid, actions, [key.keys], Condition=condition, **extra)
+
+
 def assume_role(service: str) -> Document:
     return document(
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
@@ -78,13 +88,15 @@ def task_role_policy(
     *,
     site: str,
     secret_arn: str,
-    secret_key_arn: str | None,
+    secret_key: KeyByAlias | None,
     lake_bucket_arn: str,
-    lake_key_arn: str,
+    lake_key: KeyByAlias,
     log_group_arn: str,
     glue: GlueDatabaseArns,
 ) -> Document:
-    """The ETL of one site: its own secret, lake prefix, log group and Glue database."""
+    """The ETL of one site: its own secret, lake prefix, log group and Glue database.
+
+    `secret_arn` may be the secret's ARN pattern (`arns.secret_pattern`)."""
     statements = [
         allow("ReadOwnDbSecret", ["secretsmanager:GetSecretValue"], [secret_arn]),
         allow(
@@ -103,15 +115,15 @@ def task_role_policy(
             [lake_bucket_arn],
             Condition={"StringLike": {"s3:prefix": [f"{site}/*"]}},
         ),
-        allow("UseLakeKey", ["kms:GenerateDataKey", "kms:Decrypt"], [lake_key_arn]),
+        use_key("UseLakeKey", ["kms:GenerateDataKey", "kms:Decrypt"], lake_key),
         allow(
             "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]
         ),
         allow("ReadOwnGlueDatabase", ["glue:GetDatabase"], [glue.catalog, glue.database]),
         allow("WriteOwnGlueTables", GLUE_TABLE_ACTIONS, [glue.catalog, glue.database, glue.tables]),
     ]
-    if secret_key_arn:
-        statements.insert(1, allow("DecryptOwnDbSecret", ["kms:Decrypt"], [secret_key_arn]))
+    if secret_key is not None:
+        statements.insert(1, use_key("DecryptOwnDbSecret", ["kms:Decrypt"], secret_key))
     return document(*statements)
 
 
@@ -177,7 +189,7 @@ def orchestrator_policy(
     airflow_log_groups_arn: str,
     celery_queues_arn: str,
     dag_bucket_arn: str,
-    mwaa_key_arn: str,
+    mwaa_key: KeyByAlias,
     region: str,
     grants: Iterable[SiteGrant],
 ) -> Document:
@@ -224,10 +236,10 @@ def orchestrator_policy(
             ],
             [celery_queues_arn],
         ),
-        allow(
+        use_key(
             "UseMwaaKey",
             ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"],
-            [mwaa_key_arn],
+            mwaa_key,
             Condition={
                 "StringLike": {
                     "kms:ViaService": [f"sqs.{region}.amazonaws.com", f"s3.{region}.amazonaws.com"]

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components import arns
 from components import policy_documents as docs
 from components.config import Site as SiteConfig
 from components.etl_cluster import ClusterRef
@@ -38,15 +39,16 @@ ACTIVATION_IGNORE_CHANGES = ("expirationDate",)
 
 @dataclass(frozen=True)
 class SharedRefs:
-    """What a site uses of the shared platform."""
+    """What a site uses of the shared platform: names (each the output of the resource it names,
+    so known at a first preview and a dependency) and the account, from which the site builds
+    every ARN its documents and container need (components/arns.py)."""
 
-    account_id: pulumi.Input[str]
-    lake_bucket_name: pulumi.Input[str]
-    lake_bucket_arn: pulumi.Input[str]
-    lake_key_arn: pulumi.Input[str]
-    lake_region: str  # the platform region: the lake, and every site's Glue database
-    repository_url: pulumi.Input[str]
-    repository_arn: pulumi.Input[str]
+    account_id: pulumi.Output[str]  # get_caller_identity: an invoke, known at preview
+    lake_bucket_name: pulumi.Output[str]
+    lake_key_alias: pulumi.Output[str]
+    lake_region: str  # the platform region: the lake, its key, and every site's Glue database
+    repository_name: pulumi.Output[str]
+    registry_region: str  # the platform region
     image_tag: str
     log_retention_days: int
 
@@ -55,16 +57,19 @@ def etl_container_definitions(
     *,
     site: str,
     image: str,
-    secret_arn: str,
+    secret_id: str,
     bucket: str,
     region: str,
     log_group: str,
     glue_database: str,
     glue_region: str,
 ) -> list[dict[str, Any]]:
-    """The ETL container as docs/contracts.md section 3 defines it: no credential in it."""
+    """The ETL container as docs/contracts.md section 3 defines it: no credential in it.
+
+    `secret_id` is the secret's name: Secrets Manager resolves a name in the task's region
+    (`ETL_REGION`), and unlike the ARN it is known before the secret exists."""
     environment = {
-        "ETL_SECRET_ID": secret_arn,
+        "ETL_SECRET_ID": secret_id,
         "ETL_BUCKET": bucket,
         "ETL_SITE": site,
         "ETL_REGION": region,
@@ -150,11 +155,11 @@ class Site(pulumi.ComponentResource):
 
         log_group = self._log_group()
         secret_key = self._secret_key() if self._site.residency == "regulated" else None
-        self.secret = self._db_secret(secret_key)
+        self.secret = self._db_secret(secret_key[0] if secret_key else None)
         self.secret_how_to = self._secret_value()
         self.glue_database = self._glue_database()
         execution_role = self._execution_role(log_group)
-        task_role = self._task_role(log_group, secret_key)
+        task_role = self._task_role(log_group, secret_key[1] if secret_key else None)
         self.task_definition = self._task_definition(execution_role, task_role)
         self.install_command = None
         self.activation_expires = None
@@ -190,8 +195,9 @@ class Site(pulumi.ComponentResource):
             opts=self._kept(LOG_GROUP),
         )
 
-    def _secret_key(self) -> aws.kms.Key:
-        """Regulated sites encrypt their DB secret with a key of their own, in their own region."""
+    def _secret_key(self) -> tuple[aws.kms.Key, aws.kms.Alias]:
+        """Regulated sites encrypt their DB secret with a key of their own, in their own region.
+        Its alias is how the task role names it (the key's id is random)."""
         key = aws.kms.Key(
             self._named("secrets"),
             description=f"DB secret of regulated site {self._site.name}",
@@ -201,14 +207,14 @@ class Site(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._kept(KMS_KEY),
         )
-        aws.kms.Alias(
+        alias = aws.kms.Alias(
             self._named("secrets"),
-            name=f"alias/{self._named('secrets')}",
+            name=self._naming.site_key_alias(self._site.name),
             target_key_id=key.key_id,
             region=self._site.region,
             opts=self._child,
         )
-        return key
+        return key, alias
 
     def _db_secret(self, key: aws.kms.Key | None) -> aws.secretsmanager.Secret:
         site = self._site
@@ -243,7 +249,7 @@ class Site(pulumi.ComponentResource):
         site, db = self._site, self._site.database
         if db is None or db.password is None:
             index = self._index
-            return self.secret.arn.apply(lambda arn: _how_to_set_secret(site, index, arn))
+            return self.secret.name.apply(lambda name: _how_to_set_secret(site, index, name))
         value = pulumi.Output.secret(db.password).apply(
             lambda password: json.dumps(
                 {
@@ -279,12 +285,22 @@ class Site(pulumi.ComponentResource):
     def _execution_role(self, log_group: aws.cloudwatch.LogGroup) -> aws.iam.Role:
         """What the ECS agent uses to start the task: pull the image, write the log stream."""
         role = self._role("exec", "ecs-tasks.amazonaws.com", "etl-execution")
+        site, shared = self._site, self._shared
         aws.iam.RolePolicy(
             self._named("exec"),
             role=role.name,
-            policy=pulumi.Output.all(self._shared.repository_arn, log_group.arn).apply(
+            policy=pulumi.Output.all(
+                shared.account_id, shared.repository_name, log_group.name
+            ).apply(
                 lambda a: json.dumps(
-                    docs.execution_role_policy(repository_arn=a[0], log_group_arn=a[1])
+                    docs.execution_role_policy(
+                        repository_arn=arns.ecr_repository(
+                            region=shared.registry_region, account_id=a[0], name=a[1]
+                        ),
+                        log_group_arn=arns.log_group(
+                            region=site.region, account_id=a[0], name=a[2]
+                        ),
+                    )
                 )
             ),
             opts=self._child,
@@ -292,39 +308,39 @@ class Site(pulumi.ComponentResource):
         return role
 
     def _task_role(
-        self, log_group: aws.cloudwatch.LogGroup, secret_key: aws.kms.Key | None
+        self, log_group: aws.cloudwatch.LogGroup, secret_key_alias: aws.kms.Alias | None
     ) -> aws.iam.Role:
-        """What the ETL itself may do: its own secret, lake prefix, log group and Glue database."""
+        """What the ETL itself may do: its own secret, lake prefix, log group and Glue database.
+
+        Built from names and the account, so the document is known at a first preview: the
+        secret as `<name>-??????`, the keys by alias (components/arns.py says what that allows).
+        """
         role = self._role("task", "ecs-tasks.amazonaws.com", "etl-task")
-        site_name, lake_region = self._site.name, self._shared.lake_region
-        aws.iam.RolePolicy(
-            self._named("task"),
-            role=role.name,
-            policy=pulumi.Output.all(
-                self.secret.arn,
-                secret_key.arn if secret_key else None,
-                self._shared.lake_bucket_arn,
-                self._shared.lake_key_arn,
-                log_group.arn,
-                self._shared.account_id,
-                self.glue_database.name,
-            ).apply(
-                lambda a: json.dumps(
-                    docs.task_role_policy(
-                        site=site_name,
-                        secret_arn=a[0],
-                        secret_key_arn=a[1],
-                        lake_bucket_arn=a[2],
-                        lake_key_arn=a[3],
-                        log_group_arn=a[4],
-                        glue=docs.GlueDatabaseArns.of(
-                            region=lake_region, account_id=a[5], database=a[6]
-                        ),
-                    )
+        site, shared = self._site, self._shared
+        policy = pulumi.Output.all(
+            shared.account_id,
+            self.secret.name,
+            secret_key_alias.name if secret_key_alias else None,
+            shared.lake_bucket_name,
+            shared.lake_key_alias,
+            log_group.name,
+            self.glue_database.name,
+        ).apply(
+            lambda a: json.dumps(
+                docs.task_role_policy(
+                    site=site.name,
+                    secret_arn=arns.secret_pattern(region=site.region, account_id=a[0], name=a[1]),
+                    secret_key=arns.KeyByAlias(site.region, a[0], a[2]) if a[2] else None,
+                    lake_bucket_arn=arns.bucket(a[3]),
+                    lake_key=arns.KeyByAlias(shared.lake_region, a[0], a[4]),
+                    log_group_arn=arns.log_group(region=site.region, account_id=a[0], name=a[5]),
+                    glue=docs.GlueDatabaseArns.of(
+                        region=shared.lake_region, account_id=a[0], database=a[6]
+                    ),
                 )
-            ),
-            opts=self._child,
+            )
         )
+        aws.iam.RolePolicy(self._named("task"), role=role.name, policy=policy, opts=self._child)
         return role
 
     # --- what runs -------------------------------------------------------------------------
@@ -337,20 +353,26 @@ class Site(pulumi.ComponentResource):
         on_own_hosts = launch_type in ("EXTERNAL", "EC2")
         constraints = placement_constraints(site.name) if launch_type == "EXTERNAL" else []
         container_definitions = pulumi.Output.all(
-            shared.repository_url,
-            self.secret.arn,
+            shared.account_id,
+            shared.repository_name,
+            self.secret.name,
             shared.lake_bucket_name,
             self.glue_database.name,  # and the task waits for the database to exist
         ).apply(
             lambda a: json.dumps(
                 etl_container_definitions(
                     site=site.name,
-                    image=f"{a[0]}:{shared.image_tag}",
-                    secret_arn=a[1],
-                    bucket=a[2],
+                    image=arns.ecr_image(
+                        region=shared.registry_region,
+                        account_id=a[0],
+                        repository=a[1],
+                        tag=shared.image_tag,
+                    ),
+                    secret_id=a[2],
+                    bucket=a[3],
                     region=site.region,
                     log_group=naming.log_group(site.name),
-                    glue_database=a[3],
+                    glue_database=a[4],
                     glue_region=shared.lake_region,
                 )
             )
@@ -390,7 +412,7 @@ class Site(pulumi.ComponentResource):
         agent_ecs = aws.iam.RolePolicy(
             self._named("agent-ecs"),
             role=agent_role.name,
-            policy=cluster.arn.apply(
+            policy=cluster.arn_of(self._shared.account_id).apply(
                 lambda arn: json.dumps(
                     docs.agent_policy(
                         cluster_arn=arn,
@@ -445,29 +467,33 @@ class Site(pulumi.ComponentResource):
         execution_role: aws.iam.Role,
         log_group: aws.cloudwatch.LogGroup,
     ) -> pulumi.Output[docs.SiteGrant]:
-        """What the orchestrator may do for this site (its statements in the MWAA role)."""
-        site_name = self._site.name
+        """What the orchestrator may do for this site (its statements in the MWAA role), as ARNs
+        built from the names of the site's resources: known at a first preview."""
+        site, account_id = self._site, self._shared.account_id
         return pulumi.Output.all(
-            self.task_definition.arn_without_revision,
-            cluster.arn,
-            task_role.arn,
-            execution_role.arn,
-            log_group.arn,
+            account_id,
+            self.task_definition.family,
+            cluster.arn_of(account_id),
+            task_role.name,
+            execution_role.name,
+            log_group.name,
         ).apply(
             lambda a: docs.SiteGrant(
-                site=site_name,
-                task_definition_arn=a[0],
-                cluster_arn=a[1],
-                tasks_arn=cluster_scoped_arn(a[1], "task"),
-                container_instances_arn=cluster_scoped_arn(a[1], "container-instance"),
-                task_role_arn=a[2],
-                execution_role_arn=a[3],
-                log_group_arn=a[4],
+                site=site.name,
+                task_definition_arn=arns.task_definition_family(
+                    region=site.region, account_id=a[0], family=a[1]
+                ),
+                cluster_arn=a[2],
+                tasks_arn=cluster_scoped_arn(a[2], "task"),
+                container_instances_arn=cluster_scoped_arn(a[2], "container-instance"),
+                task_role_arn=arns.role(account_id=a[0], name=a[3]),
+                execution_role_arn=arns.role(account_id=a[0], name=a[4]),
+                log_group_arn=arns.log_group(region=site.region, account_id=a[0], name=a[5]),
             )
         )
 
 
-def _how_to_set_secret(site: SiteConfig, index: int, arn: str) -> str:
+def _how_to_set_secret(site: SiteConfig, index: int, secret: str) -> str:
     if site.database is not None:
         return (
             "Database configured without a password: set it with pulumi config set --secret "
@@ -475,7 +501,7 @@ def _how_to_set_secret(site: SiteConfig, index: int, arn: str) -> str:
         )
     return (
         "No database configured: set it with "
-        f"aws secretsmanager put-secret-value --region {site.region} --secret-id {arn} "
+        f"aws secretsmanager put-secret-value --region {site.region} --secret-id {secret} "
         "--secret-string file://db.json (keys: host, port, username, password, "
         "database, tls), or add `database` to the site in the stack config."
     )

@@ -455,11 +455,15 @@ def capture(
     *,
     mode: Mode = "up",
     stored: StoredState | None = None,
+    salt: str = "",
 ) -> Capture:
-    """Run `__main__.py` of the project (or `program`) for `stack`; return what it registers."""
+    """Run `__main__.py` of the project (or `program`) for `stack`; return what it registers.
+
+    `salt` changes the made-up values of the offline provider (`PlatformMocks`), for tests that
+    find which inputs carry provider-computed values."""
     region = str(stack.config.get("aws:region") or "")
     sink = ComputedSink() if mode == "preview" else None
-    up_mocks = PlatformMocks(region)
+    up_mocks = PlatformMocks(region, salt)
     mocks: pulumi.runtime.Mocks = PreviewMocks(up_mocks, sink) if sink is not None else up_mocks
     monitor = CapturingMonitor(
         mocks,

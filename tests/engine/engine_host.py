@@ -12,7 +12,8 @@ language host's `RunPlugin`, `pkg/engine/update.go`, `pkg/resource/deploy/step_g
    them from ConfigureStack before it starts the pack); read the pack's port from its stdout;
 3. ConfigureStack, GetAnalyzerInfo, GetPluginInfo, then Configure with every policy's level:
    the pack's own defaults, overridden by a `--policy-pack-config` document if given
-   (`ReconcilePolicyPackConfig`);
+   (`ReconcilePolicyPackConfig`); if the pack refuses it, the update stops there
+   (`EngineStopped`), before any resource is analysed;
 4. for every registered resource (the stack, components, custom resources, the default
    provider): Remediate, then Analyze with its inputs and its provider;
 5. AnalyzeStack with every resource's outputs, parents, dependencies and property dependencies.
@@ -24,6 +25,7 @@ Properties come from a `hybridctl.capture.Capture`, already in the engine's wire
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -52,12 +54,26 @@ LEVELS = {
 }
 LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
 CANT_RUN = "can't run policy"
+# Linux's MAX_ARG_STRLEN: one environment string ("NAME=value" and its NUL) of a new process.
+# The Python language host passes the whole stack config in PULUMI_CONFIG, to the program and to
+# the pack (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go, Run and RunPlugin).
+LINUX_MAX_ENV_STRING = 32 * 4096
 MAX_MESSAGE = 400 * 1024 * 1024  # the engine's and pulumi_policy's gRPC message limit
 CALL_TIMEOUT = 600.0
 
 
 class PackStartError(RuntimeError):
     """The pack exited (or said nothing) before printing its port: what the CLI reports."""
+
+
+class EngineStopped(RuntimeError):
+    """The engine ended the update before analysing any resource, with the message the CLI
+    prints: a pack that refuses `Configure` makes `LoadLocalPolicyPackAnalyzers`
+    (`pkg/engine/update.go`) return `configuring policy pack "<name>": <the pack's message>`."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -228,15 +244,25 @@ class PolicyPack:
         self.env = pack_environment(venv_python, stack, env)
         self.stderr_lines: list[str] = []
         self.stdout_lines: list[str] = []
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=self.pack_dir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.pack_dir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as error:
+            if error.errno != errno.E2BIG:
+                raise
+            size = len(self.env.get("PULUMI_CONFIG", "").encode())
+            raise PackStartError(
+                f"the pack could not be started ({error.strerror}): PULUMI_CONFIG is "
+                f"{size:,} bytes, over Linux's {LINUX_MAX_ENV_STRING:,}-byte limit for one "
+                "environment variable; the CLI fails the same way for the program"
+            ) from None
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(self.process.stdout, lines), daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
@@ -329,12 +355,18 @@ class PolicyPack:
         info = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT)
         plugin = self.stub.GetPluginInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT)
         if info.supportsConfig:
-            self.stub.Configure(
-                analyzer_pb2.ConfigureAnalyzerRequest(
-                    policyConfig=reconcile(info, pack_config or {})
-                ),
-                timeout=CALL_TIMEOUT,
-            )
+            try:
+                self.stub.Configure(
+                    analyzer_pb2.ConfigureAnalyzerRequest(
+                        policyConfig=reconcile(info, pack_config or {})
+                    ),
+                    timeout=CALL_TIMEOUT,
+                )
+            except grpc.RpcError as error:
+                # rpcerror.Convert keeps the status message; the engine wraps it and stops.
+                raise EngineStopped(
+                    f'configuring policy pack "{info.name}": {error.details()}', error.code()
+                ) from None
         resources = engine_order(capture.resources)
         by_urn = {r.urn: r for r in resources}
         diagnostics: list[Diagnostic] = []

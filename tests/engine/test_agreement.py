@@ -24,15 +24,6 @@ from tests.engine.agreement import check_findings, engine_findings, without
 from tests.engine.conftest import BY_NAME, CASES, Case, Packs
 from tests.engine.engine_host import EngineHost, EngineRun, analyze_request, stack_resource
 
-ISSUE_10_POLICY_FIX = (
-    "issue 10, policy side: today's pack reads provider-computed values (manifest content, "
-    "kmsKeyId, container definitions) in residency rules, so a first preview degrades them to "
-    "'can't run during preview'; remove this mark when the preview-safe pack lands"
-)
-# Every stack: each has a task definition whose container definitions are unknown at preview
-# (no-plaintext-credentials) and a manifest whose content is (the stack rules).
-PREVIEW_DEGRADES_RESIDENCY_TODAY = {case.name for case in CASES}
-
 
 def residency_policies(run: EngineRun) -> set[str]:
     """The policies the pack tags `residency` (its GetAnalyzerInfo, as the engine sees it)."""
@@ -95,19 +86,7 @@ def test_preview_reports_what_check_reports_where_the_pack_decides(
     assert engine_findings(run.violations(), captures(case, "preview")) == expected
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(strict=True, reason=ISSUE_10_POLICY_FIX)
-            if case.name in PREVIEW_DEGRADES_RESIDENCY_TODAY
-            else (),
-        )
-        for case in CASES
-    ],
-    ids=ids,
-)
+@pytest.mark.parametrize("case", CASES, ids=ids)
 def test_residency_decides_at_a_first_preview_as_at_up(
     case: Case,
     engine_runs: Callable[..., EngineRun],

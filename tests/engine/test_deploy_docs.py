@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from google.protobuf import empty_pb2
 
 from hybridctl.capture import Capture, capture
 from hybridctl.policy_pack import hybrid_policies as hp
@@ -173,12 +174,32 @@ def test_the_secret_example_points_at_a_site_with_a_database() -> None:
     ).typed()
 
 
-def test_the_old_config_path_stops_the_pack_and_the_harness_says_why(packs: Packs) -> None:
-    """The command the README used to give (issue 10): relative to the repository root, so
-    under the engine (working directory: the pack folder) the file is not found and the pack
-    exits before printing its port, which is how the CLI reports a failed pack."""
+def test_a_path_from_the_repository_root_names_the_same_config(packs: Packs) -> None:
+    """The README's earlier form (issue 10), relative to the repository root: the engine runs
+    the pack in its folder, where that path does not exist; the pack resolves a relative path
+    in its folder, then in the project root (as README and policies/README.md say), so it loads
+    compliance's prod config, the same as `config.prod.json`."""
     context = StackContext.of(load(STACKS_DIR / "Pulumi.prod.yaml"), dry_run=True)
-    env = {"HYBRID_POLICY_CONFIG": "policies/config.prod.json"}
+    assert not (PACK_DIR / "policies/config.prod.json").exists()  # not where the pack runs
+    levels = []
+    for given in ("policies/config.prod.json", "config.prod.json"):
+        env = {"HYBRID_POLICY_CONFIG": given}
+        with PolicyPack(PACK_DIR, packs.python, packs.host, context, env) as pack:
+            info = pack.stub.GetAnalyzerInfo(empty_pb2.Empty())
+            levels.append({p.name: p.enforcementLevel for p in info.policies})
+    assert levels[0] == levels[1]
+    assert levels[0]["mwaa-private-webserver"] == LEVELS["mandatory"]  # prod's, not default
+
+
+def test_a_config_path_found_nowhere_stops_the_pack_and_the_harness_says_why(
+    packs: Packs,
+) -> None:
+    """A relative path that is in neither folder (a misspelt file name): the pack exits before
+    printing its port, which is how the CLI reports a failed pack, and the harness reports the
+    pack's reason."""
+    context = StackContext.of(load(STACKS_DIR / "Pulumi.prod.yaml"), dry_run=True)
+    env = {"HYBRID_POLICY_CONFIG": "policies/config.production.json"}
     with pytest.raises(PackStartError, match="before printing its port") as raised:
         PolicyPack(PACK_DIR, packs.python, packs.host, context, env).close()
-    assert "config.prod.json" in str(raised.value)
+    assert "no such file in the pack folder" in str(raised.value)
+    assert "policies/config.production.json" in str(raised.value)

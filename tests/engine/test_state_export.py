@@ -49,14 +49,15 @@ def test_state_out_is_importable(stack: str, tmp_path: Path) -> None:
     assert custom
     assert all(r["provider"] == reference for r in custom)
     assert not any("pulumi:pulumi:Stack$" in r["urn"] for r in resources)
-    # The options `pulumi up` keeps in state: a regulated site's key, secret and log group.
+    # The options `pulumi up` keeps in state: a regulated site's key, secret, log group and
+    # Glue database (components/protection.py).
     kept = sorted(r["urn"].rsplit("::", 1)[1] for r in resources if r.get("protect"))
     assert kept == sorted(r["urn"].rsplit("::", 1)[1] for r in resources if r.get("retainOnDelete"))
     if stack == "prod":
         assert kept == sorted(
             f"hybrid-prod-{site}-{what}"
             for site in ("munich", "dublin")
-            for what in ("db", "logs", "secrets")
+            for what in ("db", "logs", "secrets", "catalog")
         )
 
 

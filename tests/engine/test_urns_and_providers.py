@@ -4,6 +4,7 @@ default provider goes through resource policies in hybridctl as in the engine.""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -44,22 +45,26 @@ def test_a_waiver_by_urn_from_check_output_waives_the_same_finding_under_the_eng
     captures: Callable[..., Capture],
     check_reports: Callable[[Case], dict[str, Any]],
 ) -> None:
-    case = BY_NAME["region-outside"]
+    # A waivable policy (critical residency ones are not, by default) on a resource under a
+    # Site component: the URN whose type chain the SDK's mocks would write differently.
+    case = BY_NAME["long-activation"]
     before = check_reports(case)
     target = next(
         v
         for v in before["violations"]
-        if v["policy"] == "resources-in-allowed-regions"
-        and v["resourceType"] == "aws:cloudwatch/logGroup:LogGroup"
+        if v["policy"] == "activation-expiry"
+        and v["resourceType"] == "aws:ssm/activation:Activation"
     )
+    assert "::hybrid:platform:Site$aws:ssm/activation:Activation::" in target["urn"]
     config = json.loads(PROD_CONFIG.read_text(encoding="utf-8"))
     config["waivers"] = [
         {
             "policy": target["policy"],
             "resource": target["urn"],  # copied from `hybridctl check` output, as a user would
-            "reason": "log group moves with the site next quarter",
+            "reason": "hosts rebuilt after the flood; rotation resumes next month",
             "approver": "dpo@example.com",
-            "expires": "2099-01-01",
+            # within compliance's waiverRules.maxDays (90)
+            "expires": (dt.date.today() + dt.timedelta(days=30)).isoformat(),
         }
     ]
     path = tmp_path / "config.waived.json"

@@ -3,17 +3,15 @@
 - `resource_args` / `stack_resource`: ResourceValidationArgs and PolicyResources whose props go
   through pulumi_policy's deserialisation and proxy, as in the analyzer server.
 - `run_program`: the real program (or the real program plus a few hostile resources) captured
-  by hybridctl, then every policy evaluated as `hybridctl check` does.
-- `previewed`: a capture as a first `pulumi preview` shows it to the engine: every
-  provider-computed output, and every input derived from one, replaced by the engine's unknown
-  sentinel.
+  by hybridctl, as `pulumi up` or as a first `pulumi preview` shows it to the engine
+  (`mode="preview"`: hybridctl's capture, held to the engine's rules by tests/engine), then
+  every policy evaluated as `hybridctl check` does.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -34,8 +32,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
-from hybridctl import evaluate as hybridctl_evaluate
-from hybridctl.capture import Capture, CapturedResource, capture
+from hybridctl.capture import Capture, CapturedResource, Mode, capture
 from hybridctl.evaluate import evaluate
 from hybridctl.findings import CheckResult
 from hybridctl.policy_pack import PACK_DIR
@@ -162,24 +159,27 @@ def site_of(stack_config: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in stack_config["hybrid-airflow:sites"] if s["name"] == name)
 
 
-_PROGRAMS: dict[Extra | None, Capture] = {}
+_PROGRAMS: dict[tuple[Extra | None, Mode], Capture] = {}
 
 
-def run_program(extra: Extra | None = None, stack: StackFile | None = None) -> Capture:
+def run_program(
+    extra: Extra | None = None, stack: StackFile | None = None, mode: Mode = "up"
+) -> Capture:
     """The real program for prod (or `stack`); `extra` declares more resources after it.
 
-    Captures of prod are kept for the session (tests never change a capture: `edited` and
-    `previewed` copy it), so a hostile program runs once for its up and preview checks.
+    `mode="preview"` captures it as a first `pulumi preview` shows it (provider-computed values
+    unknown). Captures of prod are kept for the session (tests never change a capture: `edited`
+    copies it), so a hostile program runs once per mode.
     """
-    if stack is None and extra in _PROGRAMS:
-        return _PROGRAMS[extra]
-    captured = _run_program(extra, stack)
+    if stack is None and (extra, mode) in _PROGRAMS:
+        return _PROGRAMS[(extra, mode)]
+    captured = _run_program(extra, stack, mode)
     if stack is None:
-        _PROGRAMS[extra] = captured
+        _PROGRAMS[(extra, mode)] = captured
     return captured
 
 
-def _run_program(extra: Extra | None, stack: StackFile | None) -> Capture:
+def _run_program(extra: Extra | None, stack: StackFile | None, mode: Mode) -> Capture:
     from components.config import ConfigError
     from components.platform import build_platform
     from components.stack_config import load_stack_config
@@ -193,30 +193,12 @@ def _run_program(extra: Extra | None, stack: StackFile | None) -> Capture:
         if extra is not None:
             extra(platform)
 
-    return capture(stack or prod_stack(), program=program)
+    return capture(stack or prod_stack(), program=program, mode=mode)
 
 
 def check(captured: Capture, cfg: hp.PolicyConfig | None = None) -> CheckResult:
-    """Every policy on the capture, as `hybridctl check` evaluates it.
-
-    hybridctl's site summary parses the manifest text, which is unknown in a preview capture
-    (its preview mode is another engineer's work): the summary is left empty then.
-    """
-    summaries = hybridctl_evaluate.site_summaries
-
-    def tolerant(c: Capture) -> list[Any]:
-        try:
-            return summaries(c)
-        except json.JSONDecodeError:
-            return []
-
-    hybridctl_evaluate.site_summaries = tolerant  # type: ignore[assignment]
-    try:
-        return evaluate(
-            captured, cfg or prod_config(), stack_file="test", now=dt.datetime.now(dt.UTC)
-        )
-    finally:
-        hybridctl_evaluate.site_summaries = summaries  # type: ignore[assignment]
+    """Every policy on the capture (up or preview), as `hybridctl check` evaluates it."""
+    return evaluate(captured, cfg or prod_config(), stack_file="test", now=dt.datetime.now(dt.UTC))
 
 
 def blocking(result: CheckResult) -> set[tuple[str, str | None]]:
@@ -256,65 +238,6 @@ def set_prop(resource: CapturedResource, key: str, value: Any) -> None:
     """Change an input (and the matching output) as a program edit would."""
     resource.inputs_struct.update({key: value})
     resource.outputs_struct.update({key: value})
-
-
-# --- preview ---------------------------------------------------------------------------------
-
-# Outputs a provider computes at creation; for auto-named resources also their name.
-COMPUTED = ("arn", "id", "arnWithoutRevision", "revision", "keyId", "repositoryUrl", "versionId")
-
-
-def _computed_values(resource: CapturedResource) -> dict[str, Any]:
-    raw_inputs = resource.raw_inputs
-    found = {key: resource.outputs.get(key) for key in COMPUTED if key in resource.outputs}
-    for key in ("name", "bucket"):
-        if key in resource.outputs and key not in raw_inputs:
-            found[key] = resource.outputs[key]
-    return {k: v for k, v in found.items() if isinstance(v, str) and v}
-
-
-def previewed(
-    captured: Capture,
-    known: Iterable[tuple[str, str]] = (),
-    known_outputs: Iterable[tuple[str, str]] = (),
-) -> Capture:
-    """The capture as a first preview shows it: computed outputs unknown, and every input whose
-    value was built from one (it has a property dependency whose computed value it contains).
-
-    `known` lists (type, input) pairs to keep known, standing in for a producer that builds
-    them from values known at preview (the manifest v2, documents built from names);
-    `known_outputs` (type, output) pairs the producer names itself (an explicit bucket name).
-    """
-    keep = set(known)
-    keep_out = set(known_outputs)
-    computed = {r.urn: _computed_values(r) for r in captured.resources}
-    named = {
-        r.urn: {k for k in computed[r.urn] if (r.type, k) in keep_out} for r in captured.resources
-    }
-    resources = []
-    for resource in captured.resources:
-        inputs = json.loads(json.dumps(resource.raw_inputs))
-        for key, deps in resource.property_dependencies.items():
-            if key not in inputs or (resource.type, key) in keep:
-                continue
-            text = json.dumps(inputs[key])
-            if any(
-                str(v) in text
-                for dep in deps
-                for k, v in computed.get(dep, {}).items()
-                if k not in named.get(dep, set())
-            ):
-                inputs[key] = UNKNOWN
-        outputs = dict(inputs)
-        for key, value in computed[resource.urn].items():
-            outputs[key] = value if (resource.type, key) in keep_out else UNKNOWN
-        if not resource.custom:
-            outputs = inputs
-        in_struct, out_struct = struct_pb2.Struct(), struct_pb2.Struct()
-        in_struct.update(inputs)
-        out_struct.update(outputs)
-        resources.append(replace(resource, inputs_struct=in_struct, outputs_struct=out_struct))
-    return replace(captured, resources=resources)
 
 
 def residency_verdicts(result: CheckResult) -> set[tuple[str, str | None, str | None]]:

@@ -83,14 +83,16 @@ def test_example_stacks_pass(stack: str) -> None:
             4,
         ),
         # Every regional resource of the site: cluster, log group, task definition, secret,
-        # its CMK and alias, and the activation; and the manifest's entry for it.
+        # its CMK and alias, and the activation; the manifest's entry for it; and where its
+        # container sends its logs and reads its secret (awslogs-region, ETL_REGION).
         (
             "region-outside",
             {
                 ("resources-in-allowed-regions", "dublin"),
                 ("manifest-routes-regulated-external", "dublin"),
+                ("regulated-data-in-site-regions", "dublin"),
             },
-            8,
+            10,
         ),
         ("long-activation", {("activation-expiry", "dublin")}, 1),
         ("public-airflow", {("mwaa-private-webserver", None)}, 1),
@@ -108,6 +110,18 @@ def test_example_stacks_pass(stack: str) -> None:
         ),
         # A site compliance does not know is reported, whatever the program calls it.
         ("new-site", {("sites-known-to-compliance", "lyon")}, 1),
+        # The platform moves to eu-west-1: hq's resources and catalog, munich's catalog (its
+        # Glue database, the lake prefix, where its ETL writes the catalog) leave their regions.
+        (
+            "platform-in-eu-west-1",
+            {
+                ("resources-in-allowed-regions", "hq"),
+                ("resources-in-allowed-regions", "munich"),
+                ("regulated-data-in-site-regions", "munich"),
+                ("manifest-routes-regulated-external", "hq"),
+            },
+            8,
+        ),
     ],
 )
 def test_violating_stacks_produce_exactly_their_violations(

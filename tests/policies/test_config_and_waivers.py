@@ -25,11 +25,15 @@ def test_shipped_configs_list_the_example_stacks_sites() -> None:
     prod = hp.load_config(PACK_DIR / "config.prod.json", hp.POLICY_NAMES)
     dev = hp.load_config(PACK_DIR / "config.dev.json", hp.POLICY_NAMES)
     assert prod.allowed_regions == ("eu-central-1", "eu-west-1")
+    # dublin's extracts and catalog are stored in the platform lake, in eu-central-1
     assert {(s.name, s.residency, s.allowed_regions) for s in prod.sites} == {
         ("hq", "standard", ("eu-central-1",)),
         ("munich", "regulated", ("eu-central-1",)),
-        ("dublin", "regulated", ("eu-west-1",)),
+        ("dublin", "regulated", ("eu-west-1", "eu-central-1")),
     }
+    # the account the example stacks deploy to (the offline provider's): ARN checks decide at
+    # a first preview
+    assert prod.accounts == dev.accounts == ("123456789012",)
     assert {(s.name, s.residency) for s in dev.sites} == {
         ("hq", "standard"),
         ("plant-ohio", "standard"),

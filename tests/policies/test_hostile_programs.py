@@ -49,7 +49,10 @@ def allow(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
 
 
 def image(p: Any) -> pulumi.Output[str]:
-    return p.registry.repository_url.apply(lambda url: f"{url}:0.1.0")
+    """The platform's image, as the platform names it (known at a first preview)."""
+    return p.registry.repository_name.apply(
+        lambda name: f"{ACCOUNT}.dkr.ecr.eu-central-1.amazonaws.com/{name}:0.1.0"
+    )
 
 
 # --- membership by relationship ------------------------------------------------------------
@@ -66,7 +69,7 @@ def fargate_copy_of_munich(p: Any) -> None:
         network_mode="awsvpc",
         cpu="256",
         memory="512",
-        container_definitions=pulumi.Output.all(image(p), munich.secret.arn).apply(
+        container_definitions=pulumi.Output.all(image(p), munich.secret.name).apply(
             lambda a: json.dumps(
                 [
                     {
@@ -187,8 +190,12 @@ def orchestrator_runs_a_revision_anywhere(p: Any) -> None:
     aws.iam.RolePolicy(
         "orchestrator-extra",
         role="hybrid-prod-mwaa",
-        policy=p.sites["munich"].task_definition.arn_without_revision.apply(
-            lambda arn: document(allow("ECS:RUNTASK", f"{arn}:3"))
+        policy=p.sites["munich"].task_definition.family.apply(
+            lambda family: document(
+                allow(
+                    "ECS:RUNTASK", f"arn:aws:ecs:eu-central-1:{ACCOUNT}:task-definition/{family}:3"
+                )
+            )
         ),
     )
 
@@ -237,11 +244,11 @@ def lake_policy_grants_another_account(p: Any) -> None:
     aws.s3.BucketPolicy(
         "lake-share",
         bucket=p.lake.bucket_name,
-        policy=p.lake.bucket_arn.apply(
-            lambda arn: document(
+        policy=p.lake.bucket_name.apply(
+            lambda name: document(
                 allow(
                     "s3:GetObject",
-                    f"{arn}/*",
+                    f"arn:aws:s3:::{name}/*",
                     Principal={"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
                 )
             )
@@ -275,6 +282,79 @@ def munich_key_shared_with_another_account(p: Any) -> None:
             allow("kms:Decrypt", "*", Principal={"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"})
         ),
         region="eu-central-1",
+    )
+
+
+# --- the queryable lake (issue 13): catalogs and where they live ----------------------------
+
+
+def hq_reads_one_munich_extract(p: Any) -> None:
+    """A grant on one extract below munich's prefix (not the whole prefix, not a wildcard)."""
+    aws.iam.RolePolicy(
+        "hq-reads-munich-patients",
+        role="hybrid-prod-hq-task",
+        policy=p.lake.bucket_name.apply(
+            lambda name: document(allow("s3:GetObject", f"arn:aws:s3:::{name}/munich/patients/*"))
+        ),
+    )
+
+
+def hq_reads_munich_catalog(p: Any) -> None:
+    """hq's task role may read munich's tables (schemas, partitions pointing at its data)."""
+    aws.iam.RolePolicy(
+        "hq-reads-munich-catalog",
+        role="hybrid-prod-hq-task",
+        policy=document(
+            allow(
+                ["glue:GetTable", "glue:GetPartitions"],
+                [
+                    f"arn:aws:glue:eu-central-1:{ACCOUNT}:catalog",
+                    f"arn:aws:glue:eu-central-1:{ACCOUNT}:database/hybrid_prod_munich",
+                    f"arn:aws:glue:eu-central-1:{ACCOUNT}:table/hybrid_prod_munich/*",
+                ],
+            )
+        ),
+    )
+
+
+def analysts_read_every_catalog(p: Any) -> None:
+    """A Glue wildcard on a role of no site reaches every regulated catalog."""
+    role = aws.iam.Role("analytics", name="analytics", assume_role_policy=TRUST)
+    aws.iam.RolePolicy(
+        "analytics-glue",
+        role=role.name,
+        policy=document(allow("glue:Get*", f"arn:aws:glue:eu-central-1:{ACCOUNT}:*")),
+    )
+
+
+def munich_catalog_copy_in_dublin(p: Any) -> None:
+    """An untagged Glue database over munich's lake prefix, in a region munich may not use."""
+    aws.glue.CatalogDatabase(
+        "munich-catalog-replica",
+        name="hybrid_prod_munich",
+        location_uri=p.lake.bucket_name.apply(lambda name: f"s3://{name}/munich/"),
+        region="eu-west-1",
+    )
+
+
+def dublin_table_in_us(p: Any) -> None:
+    """A table of dublin's database (by dependency), created in us-east-1."""
+    aws.glue.CatalogTable(
+        "dublin-payroll-us",
+        name="payroll",
+        database_name=p.sites["dublin"].glue_database.name,
+        table_type="EXTERNAL_TABLE",
+        region="us-east-1",
+    )
+
+
+def tagged_munich_catalog_in_dublin(p: Any) -> None:
+    """Declared for munich (tagged), in eu-west-1: the resource rule sees it before creation."""
+    aws.glue.CatalogDatabase(
+        "munich-archive",
+        name="hybrid_prod_munich_archive",
+        region="eu-west-1",
+        tags={"environment": "prod", "site": "munich", "residency": "regulated"},
     )
 
 
@@ -436,6 +516,47 @@ PROGRAMS: list[tuple[str, Callable[[Any], None], set[tuple[str, str | None]], st
         f"grants account {OTHER_ACCOUNT} access",
     ),
     (
+        "prefix-subpath",
+        hq_reads_one_munich_extract,
+        {("regulated-data-access-confined", "munich")},
+        "may s3:GetObject on regulated site munich's lake prefix munich/",
+    ),
+    (
+        "hq-reads-munich-catalog",
+        hq_reads_munich_catalog,
+        {("regulated-data-access-confined", "munich")},
+        "role hybrid-prod-hq-task (site hq) may glue:GetTable on regulated site munich's Glue "
+        "database hybrid_prod_munich tables",
+    ),
+    (
+        "glue-wildcard",
+        analysts_read_every_catalog,
+        {
+            ("regulated-data-access-confined", "munich"),
+            ("regulated-data-access-confined", "dublin"),
+        },
+        "role analytics may glue:GetDatabase on regulated site dublin's Glue database",
+    ),
+    (
+        "catalog-copy-outside",
+        munich_catalog_copy_in_dublin,
+        {("regulated-data-in-site-regions", "munich")},
+        "CatalogDatabase munich-catalog-replica is named like munich's Glue database",
+    ),
+    (
+        "table-outside",
+        dublin_table_in_us,
+        # us-east-1 is outside every allowed region too: the resource rule says so before creation
+        {("regulated-data-in-site-regions", "dublin"), ("resources-in-allowed-regions", None)},
+        "CatalogTable dublin-payroll-us is a table of dublin's Glue database",
+    ),
+    (
+        "tagged-catalog-outside",
+        tagged_munich_catalog_in_dublin,
+        {("resources-in-allowed-regions", "munich")},
+        "munich-archive (site munich) is in eu-west-1, outside site munich's allowedRegions",
+    ),
+    (
         "decoy-manifest",
         decoy_manifest,
         {("manifest-routes-regulated-external", "munich")},
@@ -541,22 +662,29 @@ def test_compliance_must_list_every_site(prod_capture: Capture) -> None:
     assert ("sites-known-to-compliance", "dublin") in blocking(result)
 
 
-def test_a_manifest_region_that_is_not_the_sites(prod_capture: Capture) -> None:
+@pytest.mark.parametrize(
+    ("region", "allowed"),
+    [("eu-central-1", True), ("us-east-1", False)],  # dublin may use both EU regions
+)
+def test_a_manifest_region_that_is_not_the_sites(
+    prod_capture: Capture, region: str, allowed: bool
+) -> None:
     def move(resource: CapturedResource) -> bool:
         if not resource.raw_inputs.get("key", "").endswith("sites-manifest.json"):
             return False
         manifest = json.loads(resource.raw_inputs["content"])
         for entry in manifest["sites"]:
             if entry["name"] == "dublin":
-                entry["region"] = "eu-central-1"
+                entry["region"] = region
         set_prop(resource, "content", json.dumps(manifest))
         return True
 
     result = check(edited(prod_capture, move))
     assert blocking(result) == {("manifest-routes-regulated-external", "dublin")}
     [message] = messages(result, "manifest-routes-regulated-external")
-    assert "outside its allowedRegions ['eu-west-1']" in message
-    assert "its resources are in eu-west-1" in message
+    outside = "outside its allowedRegions ['eu-west-1', 'eu-central-1']"
+    assert (outside in message) is not allowed
+    assert f"puts it in {region}, but its resources are in eu-west-1" in message
 
 
 @pytest.mark.parametrize(

@@ -175,9 +175,11 @@ def test_one_analyze_stack_builds_one_evaluation(prod_capture: Capture) -> None:
 def test_the_pack_servicer_reports_what_pulumi_policys_reports(prod_capture: Capture) -> None:
     """Same diagnostics, levels and texts as pulumi_policy's servicer, request by request."""
     from benchmarks.check_scale import analyze_requests
-    from tests.policies.test_preview import previewed
+    from tests.policies.conftest import run_program
+    from tests.policies.test_preview import hq_policy_from_a_secret_arn
 
-    captured = previewed(prod_capture)  # unknowns too: fail-closed and advisory notes
+    # A first preview with unknowns in it: fail-closed violations and advisory notes.
+    captured = run_program(hq_policy_from_a_secret_arn, mode="preview")
     servicer, _ = pack_servicer(prod_config())
 
     def seen(response: Any) -> list[tuple[str, str, int, str]]:

@@ -38,6 +38,14 @@ def _munich_relabelled(config: dict[str, Any]) -> None:
     site_of(config, "munich")["residency"] = "standard"
 
 
+def _platform_in_eu_west_1(config: dict[str, Any]) -> None:
+    """The platform (and hq, a FARGATE site, with it) moves to eu-west-1: the lake and every
+    Glue database move along, so munich's data (allowed in eu-central-1 only) would be stored
+    in eu-west-1."""
+    config["aws:region"] = "eu-west-1"
+    site_of(config, "hq")["region"] = "eu-west-1"
+
+
 def _new_site(config: dict[str, Any]) -> None:
     config["hybrid-airflow:sites"].append(
         {
@@ -58,6 +66,7 @@ EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
     "public-airflow": _public_airflow,
     "munich-relabelled": _munich_relabelled,
     "new-site": _new_site,
+    "platform-in-eu-west-1": _platform_in_eu_west_1,
 }
 
 
@@ -66,7 +75,7 @@ def write_violating_stacks(folder: Path) -> dict[str, Path]:
     prod = yaml.safe_load(PROD_STACK.read_text(encoding="utf-8"))
     files = {}
     for name, edit in EDITS.items():
-        document = json.loads(json.dumps(prod))
+        document = json.loads(json.dumps(prod, default=str))  # dates as written
         full = {k if ":" in k else f"hybrid-airflow:{k}": v for k, v in document["config"].items()}
         edit(full)
         path = folder / f"Pulumi.{name}.yaml"

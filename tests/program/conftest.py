@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from hybridctl.capture import Capture, CapturedResource, capture
+from hybridctl.policy_pack import hybrid_policies  # noqa: F401 (puts the pack on the path)
 from hybridctl.stackfile import STACKS_DIR, StackFile, load
+
+from hybrid_policies.iam import Context, Permissions, statements_of  # isort: skip
 
 PROD = STACKS_DIR / "Pulumi.prod.yaml"
 DEV = STACKS_DIR / "Pulumi.dev.yaml"
@@ -70,3 +73,14 @@ def policy_of(resource: CapturedResource) -> dict[str, Any]:
 
 def arn_of(capture: Capture, token: str, site: str | None) -> str:
     return str(one(capture, token, site).outputs["arn"])
+
+
+def allows(
+    document: dict[str, Any], action: str, resource: str, context: Context | None = None
+) -> bool:
+    """Whether `document` lets its principal do `action` on `resource`, as the policy pack's
+    IAM evaluator decides it (hybrid_policies/iam.py: AWS's matching, NotAction/NotResource,
+    explicit Deny, conditions). A condition key the request does not supply is assumed to hold,
+    so "not allowed" is sound; pass the key (`kms:resourcealiases`, ...) to decide it."""
+    permissions = Permissions(statements_of(document, "test"))
+    return bool(permissions.grants(action, resource, context or {}))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hybridctl.capture import REDACTED, Capture, CapturedResource
-from tests.program.conftest import DB_PASSWORD, arn_of, of_type, one, policy_of
+from hybridctl.mocks import ACCOUNT_ID
+from tests.program.conftest import DB_PASSWORD, allows, arn_of, of_type, one, policy_of
 
 TASK_DEF = "aws:ecs/taskDefinition:TaskDefinition"
 SECRET = "aws:secretsmanager/secret:Secret"
@@ -89,12 +91,14 @@ def test_regional_resources_of_a_site_live_in_its_region(prod: Capture) -> None:
 
 
 def test_container_gets_its_config_from_the_contract_and_no_credentials(prod: Capture) -> None:
+    """Every value is a name the program writes (known at a first preview); each names what the
+    provider creates: the secret by name, the image by the repository's URL."""
     task = one(prod, TASK_DEF, "munich")
     (container,) = json.loads(task.inputs["containerDefinitions"])
     env = {e["name"]: e["value"] for e in container["environment"]}
     lake = next(r for r in of_type(prod, "aws:s3/bucket:Bucket") if r.name == "lake-bucket")
     assert env == {
-        "ETL_SECRET_ID": arn_of(prod, SECRET, "munich"),
+        "ETL_SECRET_ID": one(prod, SECRET, "munich").outputs["name"],
         "ETL_BUCKET": lake.outputs["bucket"],
         "ETL_SITE": "munich",
         "ETL_REGION": "eu-central-1",
@@ -103,7 +107,13 @@ def test_container_gets_its_config_from_the_contract_and_no_credentials(prod: Ca
         "ETL_GLUE_DATABASE": "hybrid_prod_munich",
         "ETL_GLUE_REGION": "eu-central-1",
     }
-    assert container["image"].endswith("/hybrid-prod-etl:0.1.0")
+    assert env["ETL_SECRET_ID"] == "hybrid/prod/munich/db"
+    repository = one(prod, "aws:ecr/repository:Repository", None)
+    assert container["image"] == f"{repository.outputs['repositoryUrl']}:0.1.0"
+    assert (
+        container["image"]
+        == f"{ACCOUNT_ID}.dkr.ecr.eu-central-1.amazonaws.com/hybrid-prod-etl:0.1.0"
+    )
     assert container["logConfiguration"]["options"] == {
         "awslogs-group": "/hybrid/prod/munich/etl",
         "awslogs-region": "eu-central-1",
@@ -111,48 +121,79 @@ def test_container_gets_its_config_from_the_contract_and_no_credentials(prod: Ca
     }
 
 
+def key_context(prod: Capture, key: CapturedResource) -> dict[str, list[str]]:
+    """What a KMS request on `key` carries: its aliases (`kms:ResourceAliases`)."""
+    aliases = [
+        a.inputs["name"]
+        for a in of_type(prod, "aws:kms/alias:Alias")
+        if key.urn in a.property_dependencies.get("targetKeyId", [])
+    ]
+    assert aliases, key.name
+    return {"kms:resourcealiases": aliases}
+
+
 @pytest.mark.parametrize("site", ["hq", "munich", "dublin"])
 def test_task_role_reaches_only_its_own_secret_prefix_and_logs(prod: Capture, site: str) -> None:
-    policy = next(r for r in of_type(prod, ROLE_POLICY, site) if r.name.endswith("-task"))
-    resources = {tuple(s["Action"]): s["Resource"] for s in policy_of(policy)["Statement"]}
-    lake = next(r for r in of_type(prod, "aws:s3/bucket:Bucket") if r.name == "lake-bucket")
-    lake_arn = lake.outputs["arn"]
-    database = one(prod, GLUE_DATABASE, site).inputs["name"]
-    glue_catalog = "arn:aws:glue:eu-central-1:123456789012:catalog"
-    glue_database = f"arn:aws:glue:eu-central-1:123456789012:database/{database}"
-    expected = {
-        ("secretsmanager:GetSecretValue",): [arn_of(prod, SECRET, site)],
-        (
-            "s3:AbortMultipartUpload",
-            "s3:DeleteObject",
-            "s3:ListMultipartUploadParts",
-            "s3:PutObject",
-        ): [f"{lake_arn}/{site}/*"],
-        ("s3:ListBucket",): [lake_arn],
-        ("kms:Decrypt", "kms:GenerateDataKey"): [
-            next(r for r in of_type(prod, "aws:kms/key:Key") if r.name == "lake-key").outputs["arn"]
-        ],
-        ("logs:CreateLogStream", "logs:PutLogEvents"): [
-            arn_of(prod, "aws:cloudwatch/logGroup:LogGroup", site) + ":*"
-        ],
-        ("glue:GetDatabase",): [glue_catalog, glue_database],
-        (
-            "glue:BatchCreatePartition",
-            "glue:BatchDeletePartition",
-            "glue:CreatePartition",
-            "glue:CreateTable",
-            "glue:DeletePartition",
-            "glue:GetPartition",
-            "glue:GetPartitions",
-            "glue:GetTable",
-            "glue:UpdateTable",
-        ): [glue_catalog, glue_database, f"{glue_database.replace(':database/', ':table/')}/*"],
+    """The documents are written from names (secret `<name>-??????`, keys by alias); judged by
+    the policy pack's IAM evaluator against the ARNs the provider assigns (the mocks' ARNs carry
+    AWS's random secret suffix and key ids), they reach exactly the site's own resources."""
+    policy = policy_of(
+        next(r for r in of_type(prod, ROLE_POLICY, site) if r.name.endswith("-task"))
+    )
+    bucket = next(r for r in of_type(prod, "aws:s3/bucket:Bucket") if r.name == "lake-bucket")
+    lake = bucket.outputs["arn"]
+    keys = {r.name: r for r in of_type(prod, "aws:kms/key:Key")}
+    for other in ("hq", "munich", "dublin"):
+        own = other == site
+        secret = arn_of(prod, SECRET, other)
+        assert re.fullmatch(r"[0-9a-f]{6}", secret.rsplit("-", 1)[1])  # AWS's random suffix
+        assert allows(policy, "secretsmanager:GetSecretValue", secret) is own, other
+        assert not allows(policy, "secretsmanager:PutSecretValue", secret)
+        assert allows(policy, "s3:PutObject", f"{lake}/{other}/t/run=1/part-00000.parquet") is own
+        assert not allows(policy, "s3:GetObject", f"{lake}/{other}/t/run=1/part-00000.parquet")
+        log_group = arn_of(prod, "aws:cloudwatch/logGroup:LogGroup", other)
+        assert allows(policy, "logs:PutLogEvents", f"{log_group}:log-stream:etl/etl/1") is own
+        if other in REGULATED:
+            key = keys[f"hybrid-prod-{other}-secrets"]
+            context = key_context(prod, key)
+            assert allows(policy, "kms:Decrypt", key.outputs["arn"], context) is own, other
+    lake_key = keys["lake-key"]
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert allows(policy, action, lake_key.outputs["arn"], key_context(prod, lake_key))
+    for name, key in keys.items():
+        if name != "lake-key" and name != f"hybrid-prod-{site}-secrets":
+            assert not allows(policy, "kms:Decrypt", key.outputs["arn"], key_context(prod, key))
+    assert not allows(policy, "s3:PutObject", f"{lake}/_athena/x.csv")
+    # The exact statements, so a widening shows here first.
+    resources = {
+        tuple(s["Action"]): (s["Resource"], s.get("Condition")) for s in policy["Statement"]
     }
+    head = f"{ACCOUNT_ID}"
+    expected_keys = {
+        ("kms:Decrypt", "kms:GenerateDataKey"): (
+            [f"arn:aws:kms:eu-central-1:{head}:key/*"],
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/hybrid-prod-lake"]}},
+        ),
+    }
+    region = one(prod, SECRET, site).inputs["region"]
     if site in REGULATED:
-        expected[("kms:Decrypt",)] = [arn_of(prod, "aws:kms/key:Key", site)]
-    assert resources == expected
-    listing = next(s for s in policy_of(policy)["Statement"] if s["Action"] == ["s3:ListBucket"])
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{site}/*"]}}
+        expected_keys[("kms:Decrypt",)] = (
+            [f"arn:aws:kms:{region}:{head}:key/*"],
+            {
+                "ForAnyValue:StringEquals": {
+                    "kms:ResourceAliases": [f"alias/hybrid-prod-{site}-secrets"]
+                }
+            },
+        )
+    assert {k: v for k, v in resources.items() if k[0].startswith("kms:")} == expected_keys
+    assert resources[("secretsmanager:GetSecretValue",)] == (
+        [f"arn:aws:secretsmanager:{region}:{head}:secret:hybrid/prod/{site}/db-??????"],
+        None,
+    )
+    assert resources[("s3:ListBucket",)] == (
+        [lake],
+        {"StringLike": {"s3:prefix": [f"{site}/*"]}},
+    )
 
 
 def test_task_role_is_assumed_by_ecs_tasks_only(prod: Capture) -> None:

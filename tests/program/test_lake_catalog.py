@@ -10,14 +10,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from components import arns
 from components import policy_documents as docs
 from components.naming import Naming
 from hybridctl.capture import Capture, CapturedResource, capture
 from hybridctl.diff import describe_change
 from hybridctl.mocks import ACCOUNT_ID
 from hybridctl.plan import render_text
-from tests.program.conftest import of_type, one, policy_of, stack_with
-from tests.program.iam_eval import allows
+from tests.program.conftest import allows, of_type, one, policy_of, stack_with
 
 GLUE_DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
 WORKGROUP = "aws:athena/workgroup:Workgroup"
@@ -45,10 +45,10 @@ REGION = st.sampled_from(["eu-central-1", "eu-west-1", "us-east-1"])
 def task_policy(naming: Naming, site: str, region: str, account: str = ACCOUNT_ID) -> dict:
     return docs.task_role_policy(
         site=site,
-        secret_arn=f"arn:aws:secretsmanager:{region}:{account}:secret:{naming.secret(site)}-x",
-        secret_key_arn=None,
+        secret_arn=arns.secret_pattern(region=region, account_id=account, name=naming.secret(site)),
+        secret_key=None,
         lake_bucket_arn="arn:aws:s3:::lake",
-        lake_key_arn=f"arn:aws:kms:{region}:{account}:key/k",
+        lake_key=arns.KeyByAlias(region, account, naming.key_alias("lake")),
         log_group_arn=f"arn:aws:logs:{region}:{account}:log-group:{naming.log_group(site)}",
         glue=docs.GlueDatabaseArns.of(
             region=region, account_id=account, database=naming.glue_database(site)
@@ -206,18 +206,18 @@ def test_no_site_role_reaches_another_sites_catalog(prod: Capture) -> None:
     for site in databases:
         (policy,) = [r for r in of_type(prod, ROLE_POLICY, site) if r.name.endswith("-task")]
         document = policy_of(policy)
-        for other, arns in databases.items():
-            table = f"{arns.tables.removesuffix('*')}orders"
+        for other, theirs in databases.items():
+            table = f"{theirs.tables.removesuffix('*')}orders"
             reachable = [
                 (action, arn)
                 for action in GLUE_ACTIONS
-                for arn in (arns.database, table)
+                for arn in (theirs.database, table)
                 if allows(document, action, arn)
             ]
             if other == site:
                 assert ("glue:CreateTable", table) in reachable
                 assert ("glue:BatchCreatePartition", table) in reachable
-                assert ("glue:GetDatabase", arns.database) in reachable
+                assert ("glue:GetDatabase", theirs.database) in reachable
             else:
                 assert reachable == [], (site, other)
     # No other role of the stack touches the catalog at all.

@@ -1,8 +1,8 @@
 """The rules: pure functions from a resource (or one stack evaluation) to violations.
 
 `residency` keeps regulated data on its site's own hosts (resource rules), `workloads`,
-`sites`, `access`, `egress` and `manifest` do the same over the whole stack, `security` and
-`storage` cover the baseline of every stack. The type tokens every rule shares are here.
+`sites`, `access`, `egress`, `stored` and `manifest` do the same over the whole stack, `security`
+and `storage` cover the baseline of every stack. The type tokens every rule shares are here.
 """
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -45,6 +45,8 @@ BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 BUCKET_REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+GLUE_DATABASE = "aws:glue/catalogDatabase:CatalogDatabase"
+GLUE_TABLE = "aws:glue/catalogTable:CatalogTable"
 AWS_PROVIDER = "pulumi:providers:aws"
 MANIFEST_KEY = "sites-manifest.json"
 NETWORK_KEY = "sites-network.json"

@@ -4,7 +4,8 @@
 cluster but the site's own, nor any other task definition on it (RunTask/StartTask with the
 `ecs:cluster` condition key evaluated for each cluster of the stack and for a cluster outside
 it). `regulated-data-access-confined`: only the site's own roles may read its DB secret, use its
-key or read its lake prefix.
+key, read its lake prefix, or read or change its Glue database, tables and partitions (the
+catalog describes the site's data and points at it: it follows the same rule as the data).
 
 Both fail closed: a principal whose policies cannot be read (unknown at preview, an AWS managed
 ARN the list does not know, a policy from outside the stack) is a violation naming it, when the
@@ -19,9 +20,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from hybrid_policies.evaluation import Evaluation
-from hybrid_policies.iam import Statement, TargetIndex, condition_holds
+from hybrid_policies.iam import PrefixIndex, Statement, TargetIndex, condition_holds
 from hybrid_policies.principals import Principal
-from hybrid_policies.rules import BUCKET, CLUSTER, KMS_ALIAS, KMS_KEY, SECRET, TASK_DEFINITION
+from hybrid_policies.rules import (
+    BUCKET,
+    CLUSTER,
+    GLUE_DATABASE,
+    KMS_ALIAS,
+    KMS_KEY,
+    SECRET,
+    TASK_DEFINITION,
+)
 from hybrid_policies.views import StackResource, StackViolation, as_list
 
 RUN_ACTIONS = ("ecs:RunTask", "ecs:StartTask")
@@ -42,6 +51,31 @@ KEY_ACTIONS = (
 )
 PREFIX_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 PROBE_OBJECT = "zz-any-object"
+# Glue authorises each call on the catalog, the database and (for table and partition calls)
+# the table; a grant on the site's database or tables is the part that singles the site out.
+GLUE_DATABASE_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:UpdateDatabase",
+    "glue:DeleteDatabase",
+    "glue:GetTables",
+    "glue:CreateTable",
+)
+GLUE_TABLE_ACTIONS = (
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:DeleteTable",
+    "glue:BatchDeleteTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+    "glue:CreatePartition",
+    "glue:BatchCreatePartition",
+    "glue:UpdatePartition",
+    "glue:DeletePartition",
+    "glue:BatchDeletePartition",
+)
 
 
 def unverifiable_principals(ev: Evaluation, what: str) -> Iterator[StackViolation]:
@@ -252,6 +286,9 @@ class Target:
     what: str  # "DB secret hybrid/prod/munich/db"
     actions: tuple[str, ...]
     context: tuple[tuple[str, tuple[str, ...]], ...] = ()  # condition keys the request carries
+    # Everything below an ARN prefix (a lake prefix, a database's tables), not one resource:
+    # a statement reaches it if it matches any ARN that starts with the prefix.
+    below: bool = False
 
 
 def _probe_arn(ev: Evaluation, resource: StackResource) -> str | None:
@@ -273,6 +310,8 @@ def _probe_arn(ev: Evaluation, resource: StackResource) -> str | None:
         return f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-zzPRBE"
     if resource.type == KMS_KEY:
         return f"arn:aws:kms:{region}:{account}:key/zz-{resource.name}"
+    if resource.type == GLUE_DATABASE and isinstance(name := resource.get("name"), str):
+        return f"arn:aws:glue:{region}:{account}:database/{name}"
     return None
 
 
@@ -289,17 +328,23 @@ def _aliases(ev: Evaluation, key: StackResource) -> tuple[str, ...]:
 
 
 def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
-    """(ARN, target) of each regulated site's secret, key and lake prefix; and what is unknown."""
+    """(ARN, target) of each regulated site's secret, key, lake prefix and Glue database and
+    tables; and what is unknown."""
     found: list[tuple[str, Target]] = []
     unknown: list[str] = []
     for site in ev.regulated_sites:
-        for artefact in ev.artefacts_of(site, SECRET, KMS_KEY):
+        for artefact in ev.artefacts_of(site, SECRET, KMS_KEY, GLUE_DATABASE):
             resource = artefact.resource
             arn = _probe_arn(ev, resource)
             if arn is None:
                 unknown.append(f"{site}'s {artefact.label}")
             elif resource.type == SECRET:
                 found.append((arn, Target(site, artefact.label, SECRET_ACTIONS)))
+            elif resource.type == GLUE_DATABASE:
+                found.append((arn, Target(site, artefact.label, GLUE_DATABASE_ACTIONS)))
+                tables = arn.replace(":database/", ":table/", 1) + "/"
+                what = f"{artefact.label} tables"
+                found.append((tables, Target(site, what, GLUE_TABLE_ACTIONS, below=True)))
             else:
                 context = (("kms:resourcealiases", _aliases(ev, resource)),)
                 found.append((arn, Target(site, artefact.label, KEY_ACTIONS, context)))
@@ -308,8 +353,8 @@ def _targets(ev: Evaluation) -> tuple[list[tuple[str, Target]], list[str]]:
             if arn is None:
                 unknown.append(f"the lake's name for {site}'s prefix")
                 continue
-            target = Target(site, f"lake prefix {site}/", PREFIX_ACTIONS)
-            found.append((f"{arn}/{site}/{PROBE_OBJECT}", target))
+            target = Target(site, f"lake prefix {site}/", PREFIX_ACTIONS, below=True)
+            found.append((f"{arn}/{site}/", target))
     return found, unknown
 
 
@@ -330,27 +375,48 @@ def regulated_data_access_confined(ev: Evaluation) -> Iterator[StackViolation]:
             + ", ".join(unknown[:4])
             + ": their ARNs are unknown before creation (residency fails closed)"
         )
-    index = TargetIndex(found)
-    reported: set[tuple[str, str]] = set()
+    index = TargetIndex([(arn, t) for arn, t in found if not t.below])
+    prefixes = PrefixIndex([(arn, t) for arn, t in found if t.below], PROBE_OBJECT)
+    actions = list(dict.fromkeys(a for _, t in found for a in t.actions))
     for principal in ev.principals:
-        for action in dict.fromkeys(a for _, t in found for a in t.actions):
-            for statement in principal.permissions.action_statements(action):
-                for arn, target in index.reached_by(statement):
-                    if action not in target.actions or _owns(principal, target.site):
-                        continue
-                    if statement not in principal.permissions.grants(
-                        action, arn, dict(target.context)
-                    ):
-                        continue
-                    key = (principal.label, target.what)
-                    if key in reported:
-                        continue
-                    reported.add(key)
-                    yield StackViolation(
-                        f"{principal.label}"
-                        + (f" (site {principal.site})" if principal.site else "")
-                        + f" may {action} on regulated site {target.site}'s {target.what} "
-                        f"({statement.label}): only {target.site}'s own roles may",
-                        principal.urn,
-                        target.site,
-                    )
+        yield from _reaches(principal, actions, index, prefixes)
+
+
+def _reaches(
+    principal: Principal,
+    actions: list[str],
+    index: TargetIndex[Target],
+    prefixes: PrefixIndex[Target],
+) -> Iterator[StackViolation]:
+    """What one principal may do to other sites' regulated data: per target, the first action
+    (in `actions` order) a statement grants. Each Allow statement is matched against the
+    targets once, for all the actions it allows."""
+    first: dict[str, tuple[int, int, str, Statement, Target]] = {}
+    permissions = principal.permissions
+    for order, statement in enumerate(permissions.statements):
+        if statement.effect != "Allow":
+            continue
+        allowed = [(rank, a) for rank, a in enumerate(actions) if statement.allows_action(a)]
+        if not allowed:
+            continue
+        for arn, target in [*index.reached_by(statement), *prefixes.reached_by(statement)]:
+            if _owns(principal, target.site):
+                continue
+            for rank, action in allowed:
+                if action not in target.actions:
+                    continue
+                known = first.get(target.what)
+                if known is not None and (known[0], known[1]) <= (rank, order):
+                    break
+                if statement in permissions.grants(action, arn, dict(target.context)):
+                    first[target.what] = (rank, order, action, statement, target)
+                    break
+    for _, _, action, statement, target in sorted(first.values(), key=lambda f: (f[0], f[1])):
+        yield StackViolation(
+            f"{principal.label}"
+            + (f" (site {principal.site})" if principal.site else "")
+            + f" may {action} on regulated site {target.site}'s {target.what} "
+            f"({statement.label}): only {target.site}'s own roles may",
+            principal.urn,
+            target.site,
+        )
