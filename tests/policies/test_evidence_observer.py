@@ -17,7 +17,7 @@ from hybridctl.capture import Capture, capture
 from hybridctl.engine import PolicyInputs, run_policies
 from hybridctl.policy_pack import hybrid_policies as hp
 from hybridctl.stackfile import load
-from tests.policies.conftest import NOW, previewed, prod_config, run_program
+from tests.policies.conftest import NOW, prod_config, run_program
 from tests.policies.violating_stacks import write_violating_stacks
 
 Verdicts = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str]]]
@@ -47,7 +47,7 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Capture]:
     stacks = write_violating_stacks(tmp_path_factory.mktemp("stacks"))
     found = {name: capture(load(Path(path))) for name, path in stacks.items()}
     found["prod"] = run_program()
-    found["prod-preview"] = previewed(run_program())  # unknowns: fail closed, degrade
+    found["prod-preview"] = run_program(mode="preview")  # a first preview: unknowns
     return found
 
 

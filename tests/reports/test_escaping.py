@@ -56,7 +56,7 @@ def hostile_resources(platform: Any) -> None:
     aws.iam.RolePolicy(
         "hostile-reader-lake",
         role=role.name,
-        policy=platform.lake.bucket_arn.apply(
+        policy=pulumi.Output.concat("arn:aws:s3:::", platform.lake.bucket_name).apply(
             lambda arn: json.dumps(
                 {
                     "Version": "2012-10-17",
