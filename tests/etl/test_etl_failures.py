@@ -161,7 +161,7 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
         run = run_etl([*cmd, "--run-id", "tls"], etl_env(moto, ETL_TLS_CA=str(server.tls.ca)))
         assert run.returncode == 0, run.stderr
         assert run.last("connect")["tls"] is True
-        assert read_run(s3, bucket, f"{PREFIX}/tls").rows == [[1, "tls"], [2, None]]
+        assert read_run(s3, bucket, f"{PREFIX}/run=tls").rows == [[1, "tls"], [2, None]]
 
         # The server's certificate is checked: an unknown CA is refused.
         run = run_etl([*cmd, "--run-id", "bad-ca"], etl_env(moto))
@@ -174,7 +174,7 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
     assert run.returncode == 3, run.stderr
     assert "SSL" in run.last("failed")["error"]
     assert DB_PASSWORD not in run.stderr
-    assert list_prefix(s3, bucket, f"{PREFIX}/r/") == ([], [])
+    assert list_prefix(s3, bucket, f"{PREFIX}/run=r/") == ([], [])
 
 
 # -- stop signals (ECS: SIGTERM, then SIGKILL 30 s later) -----------------------------------
@@ -364,7 +364,7 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
                 )
                 assert run.returncode == 0, run.stderr
                 full[parallel, fmt] = time.monotonic() - t
-                assert read_run(s3, bucket, f"{prefix}/r").manifest["rows"] == STRESS_ROWS
+                assert read_run(s3, bucket, f"{prefix}/run=r").manifest["rows"] == STRESS_ROWS
 
         plan: list[tuple[str, str, str | None]] = []
         for n in range(STRESS_RUNS):
@@ -398,7 +398,7 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
             took = time.monotonic() - sent
             context = f"seed {seed}, run {n} (--parallel {parallel}, signal {what})"
             if run.returncode == 0:  # the signal came after the manifest: a complete run
-                out = read_run(s3, bucket, f"{prefix}/r")
+                out = read_run(s3, bucket, f"{prefix}/run=r")
                 assert out.manifest["rows"] == STRESS_ROWS, context
                 kind = "completed"
             elif run.returncode == -signal.SIGTERM:
