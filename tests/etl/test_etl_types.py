@@ -137,6 +137,39 @@ EXPECTED: dict[str, tuple[str, str, str, list[Any]]] = {
     ),
 }
 ZERO_DATES = {"d": 1, "dt0": 1, "dt3": 1, "dt6": 1, "ts": 1}
+# The Glue/Athena type of each column (etl_image/README.md, "Glue and Athena types").
+GLUE_TYPES = {
+    "id": "int",
+    "txt": "string",
+    "latin": "string",
+    "big_text": "string",
+    "bin": "binary",
+    "fixed": "binary",
+    "blb": "binary",
+    "flag": "boolean",
+    "bits": "bigint",
+    "doc": "string",
+    "d65": "string",  # exact text: Athena stops at 38 digits
+    "d38": "decimal(38,10)",
+    "d12": "decimal(12,2)",
+    "ubig": "decimal(20,0)",  # every BIGINT UNSIGNED, exactly
+    "sbig": "bigint",
+    "tiny": "tinyint",
+    "utiny": "smallint",
+    "umed": "int",
+    "f": "float",
+    "dbl": "double",
+    "d": "date",
+    "dt0": "timestamp",
+    "dt3": "timestamp",
+    "dt6": "timestamp",
+    "ts": "timestamp",
+    "t": "bigint",  # the count of milliseconds (duration[ms])
+    "y": "smallint",
+    "e": "string",
+    "s": "string",
+}
+assert list(GLUE_TYPES) == list(EXPECTED)
 
 
 def extract(db: Db, moto: MotoServer, s3: Any, bucket: str, run_id: str, *more: str) -> Any:
@@ -168,6 +201,7 @@ def test_parquet_hard_cases_through_pyarrow(db: Db, moto: MotoServer, s3: Any, b
     for name, (source, arrow, _duck, _values) in EXPECTED.items():
         entry = by_name[name]
         assert (entry["source_type"], entry["arrow_type"]) == (source, arrow), name
+        assert entry["glue_type"] == GLUE_TYPES[name], name
         assert entry.get("zero_dates_nulled") == ZERO_DATES.get(
             name, 0 if arrow.startswith(("date", "timestamp")) else None
         ), name

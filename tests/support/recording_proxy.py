@@ -34,8 +34,18 @@ class Request:
     target: str = ""  # X-Amz-Target of JSON APIs, e.g. AWSGlue.CreatePartition
 
 
-#: (method, path, target) -> None to forward, or (status, error code) to answer with
-Fault = Callable[[str, str, str], tuple[int, str] | None]
+@dataclass(frozen=True)
+class Injected:
+    """An error answer the proxy gives instead of upstream's; with ``after_forwarding`` the
+    request reaches upstream first (it happened, but the client hears it failed)."""
+
+    status: int
+    code: str
+    after_forwarding: bool = False
+
+
+#: (method, path, target) -> None to forward as is, or the error to answer with
+Fault = Callable[[str, str, str], Injected | None]
 
 
 class RecordingProxy:
@@ -66,11 +76,13 @@ class RecordingProxy:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def _answer(self, status: int, code: str) -> None:
-                data = json.dumps({"__type": code, "message": "injected by the test"}).encode()
-                self.send_response(status)
+            def _answer(self, injected: Injected) -> None:
+                data = json.dumps(
+                    {"__type": injected.code, "message": "injected by the test"}
+                ).encode()
+                self.send_response(injected.status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("x-amzn-ErrorType", code)
+                self.send_header("x-amzn-ErrorType", injected.code)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -84,20 +96,9 @@ class RecordingProxy:
                 path = urllib.parse.unquote(split.path)
                 query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
                 injected = fault(self.command, path, target) if fault else None
-                if injected is not None:
-                    self._answer(*injected)
-                    with proxy._lock:
-                        proxy.requests.append(
-                            Request(
-                                self.command,
-                                path,
-                                query,
-                                injected[0],
-                                started,
-                                time.monotonic(),
-                                target,
-                            )
-                        )
+                if injected is not None and not injected.after_forwarding:
+                    self._answer(injected)
+                    self._record(path, query, injected.status, started, target)
                     return
                 headers = {
                     k: v
@@ -112,6 +113,10 @@ class RecordingProxy:
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     resp = upstream.getresponse()
                     data = resp.read()
+                    if injected is not None:  # it happened upstream; the client hears otherwise
+                        self._answer(injected)
+                        self._record(path, query, injected.status, started, target)
+                        return
                     self.send_response(resp.status)
                     for k, v in resp.getheaders():
                         if k.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -123,8 +128,13 @@ class RecordingProxy:
                     self.wfile.flush()
                 finally:
                     upstream.close()
+                self._record(path, query, resp.status, started, target)
+
+            def _record(
+                self, path: str, query: dict[str, str], status: int, started: float, target: str
+            ) -> None:
                 record = Request(
-                    self.command, path, query, resp.status, started, time.monotonic(), target
+                    self.command, path, query, status, started, time.monotonic(), target
                 )
                 with proxy._lock:
                     proxy.requests.append(record)
