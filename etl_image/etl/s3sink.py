@@ -46,7 +46,11 @@ def aws_client(
         service,
         region_name=region,
         config=BotoConfig(
-            retries={"max_attempts": attempts or cfg.tuning.s3_max_attempts, "mode": "standard"},
+            # total_max_attempts counts the first try too (max_attempts would count retries)
+            retries={
+                "total_max_attempts": attempts or cfg.tuning.s3_max_attempts,
+                "mode": "standard",
+            },
             connect_timeout=timeout,
             read_timeout=timeout,
             tcp_keepalive=True,

@@ -240,7 +240,7 @@ def test_failed_runs_never_appear(
     assert list_prefix(s3, bucket, f"{prefix}/run=bad/") == ([], [])
 
     # The data is complete, then Glue fails: no partition, and the files go too.
-    def refuse_partition(method: str, path: str, target: str) -> Injected | None:
+    def refuse_partition(method: str, path: str, query: Any, target: str) -> Injected | None:
         if target == "AWSGlue.CreatePartition":
             return Injected(400, "AccessDeniedException")
         return None
@@ -254,7 +254,7 @@ def test_failed_runs_never_appear(
     assert list_prefix(s3, bucket, f"{prefix}/run=refused/") == ([], [])
 
     # Glue adds the partition but the answer is lost: the run withdraws it, then the files.
-    def lose_answer(method: str, path: str, target: str) -> Injected | None:
+    def lose_answer(method: str, path: str, query: Any, target: str) -> Injected | None:
         if target == "AWSGlue.CreatePartition":
             return Injected(500, "InternalServiceException", after_forwarding=True)
         return None

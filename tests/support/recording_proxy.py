@@ -44,8 +44,8 @@ class Injected:
     after_forwarding: bool = False
 
 
-#: (method, path, target) -> None to forward as is, or the error to answer with
-Fault = Callable[[str, str, str], Injected | None]
+#: (method, path, query, target) -> None to forward as is, or the error to answer with
+Fault = Callable[[str, str, dict[str, str], str], Injected | None]
 
 
 class RecordingProxy:
@@ -95,7 +95,7 @@ class RecordingProxy:
                 split = urllib.parse.urlsplit(self.path)
                 path = urllib.parse.unquote(split.path)
                 query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
-                injected = fault(self.command, path, target) if fault else None
+                injected = fault(self.command, path, query, target) if fault else None
                 if injected is not None and not injected.after_forwarding:
                     self._answer(injected)
                     self._record(path, query, injected.status, started, target)
