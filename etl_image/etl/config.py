@@ -119,10 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m etl",
         description=(
             "Run one read-only SELECT against MySQL/MariaDB and stream the result as typed "
-            "Parquet (or gzip CSV) to S3: <key-prefix>/<run-id>/part-NNNNN.parquet, then "
-            "_manifest.json. Every option can also be set with the environment variable shown."
+            "Parquet (or gzip CSV) to S3: <key-prefix>/run=<run-id>/part-NNNNN.parquet, then "
+            "_manifest.json, then (with --glue-database) the run's Glue partition. Every option "
+            "can also be set with the environment variable shown."
         ),
-        epilog="Exit codes: 0 ok, 2 usage/config, 3 database, 4 S3, 1 internal error.",
+        epilog="Exit codes: 0 ok, 2 usage/config, 3 database, 4 S3, 5 Glue catalog, "
+        "1 internal error, 128 + signal when stopped.",
     )
     p.add_argument("--secret-id", help="Secrets Manager id of the DB secret (ETL_SECRET_ID)")
     p.add_argument("--query", help="one SELECT or WITH ... SELECT statement (ETL_QUERY)")
@@ -139,7 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Parquet: DECIMAL above 38 digits as exact text (string, the default: DuckDB, "
         "Athena and Spark stop at 38) or decimal256 (ETL_WIDE_DECIMALS)",
     )
-    p.add_argument("--run-id", help="output folder name; default UTC date YYYY-MM-DD (ETL_RUN_ID)")
+    p.add_argument(
+        "--run-id",
+        help="the run: folder run=<run id> and Glue partition; default UTC date YYYY-MM-DD "
+        "(ETL_RUN_ID)",
+    )
     p.add_argument("--region", help="AWS region for Secrets Manager and S3 (ETL_REGION)")
     p.add_argument("--site", help="label recorded in logs and manifest (ETL_SITE)")
     p.add_argument(

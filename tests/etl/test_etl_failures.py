@@ -336,20 +336,38 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
     came after the manifest) or stopped with nothing left under its prefix.
 
     Half the signals follow a log line (start-up, connect, plan, workers starting, query,
-    first part, extract just before the manifest) by a random few milliseconds, the other
-    half come at a random time within the length of a whole run. Seed: ETL_STRESS_SEED."""
+    first part, extract just before the manifest, the catalog's steps) by a random few
+    milliseconds, the other half come at a random time within the length of a whole run.
+    Parquet runs register their partition in a Glue database: a complete run has it, a
+    stopped one never does. Seed: ETL_STRESS_SEED."""
     seed = int(os.environ.get("ETL_STRESS_SEED", str(time.time_ns() % 1_000_000)))
     rnd = random.Random(seed)
     s3 = moto.client("s3", REGION)
+    glue = moto.client("glue", REGION)
     bucket = new_bucket(s3)
     secret = put_secret(moto, db.secret())
+    database = f"stress_{uuid.uuid4().hex[:8]}"
+    glue.create_database(DatabaseInput={"Name": database})
     query = f"SELECT * FROM big WHERE id <= {STRESS_ROWS}"
+
+    # Small files (Parquet rotates on its row groups) so that runs are mid-stream for a while.
+    small = {"ETL_PART_MAX_BYTES": str(128 * 1024), "ETL_ROW_GROUP_BYTES": str(512 * 1024)}
+
+    def env_for(parallel: str, fmt: str) -> dict[str, str]:
+        catalog = {"ETL_GLUE_DATABASE": database} if fmt == "parquet" else {}
+        return stop_env(moto, parallel, **small, **catalog)
+
+    def partition(table: str) -> list[str]:
+        try:
+            found = glue.get_partitions(DatabaseName=database, TableName=table)["Partitions"]
+        except glue.exceptions.EntityNotFoundException:
+            return []
+        return [p["Values"][0] for p in found]
+
     phases = {
         "1": ["start", "secret", "connect", "cleanup", "query", "part", "extract"],
         "2": ["start", "plan", "cleanup", "worker", "query", "part", "extract"],
     }
-    # Small files (Parquet rotates on its row groups) so that runs are mid-stream for a while.
-    small = {"ETL_PART_MAX_BYTES": str(128 * 1024), "ETL_ROW_GROUP_BYTES": str(512 * 1024)}
     formats = ("parquet", "csv.gz")
     outcomes: list[tuple[str, str, str, int, float]] = []
     with busy_loops(2):
@@ -357,10 +375,10 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
         for parallel in ("1", "2"):  # how long a whole run takes under this load
             for fmt in formats:
                 t = time.monotonic()
-                prefix = f"stress/full-{parallel}-{fmt}"
+                prefix = f"stress/full_{parallel}_{fmt[:3]}"
                 run = run_etl(
                     etl_args(secret, bucket, query, prefix, "--run-id", "r", "--format", fmt),
-                    stop_env(moto, parallel, **small),
+                    env_for(parallel, fmt),
                 )
                 assert run.returncode == 0, run.stderr
                 full[parallel, fmt] = time.monotonic() - t
@@ -370,13 +388,14 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
         for n in range(STRESS_RUNS):
             parallel, fmt = "12"[n % 2], formats[n // 2 % 2]
             # The first four (both modes, both formats) right after the first part: mid-stream.
-            trigger = "part" if n < 4 else rnd.choice(phases[parallel]) if n % 4 < 2 else None
+            choices = phases[parallel] + (["catalog"] if fmt == "parquet" else [])
+            trigger = "part" if n < 4 else rnd.choice(choices) if n % 4 < 2 else None
             plan.append((parallel, fmt, trigger))
         for n, (parallel, fmt, trigger) in enumerate(plan):
-            prefix = f"stress/{n}"
+            prefix = f"stress/s{n}"
             etl = EtlProcess(
                 etl_args(secret, bucket, query, prefix, "--run-id", "r", "--format", fmt),
-                stop_env(moto, parallel, **small),
+                env_for(parallel, fmt),
             )
             if trigger:
                 with contextlib.suppress(AssertionError):  # it may end before: still checked
@@ -400,6 +419,7 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
             if run.returncode == 0:  # the signal came after the manifest: a complete run
                 out = read_run(s3, bucket, f"{prefix}/run=r")
                 assert out.manifest["rows"] == STRESS_ROWS, context
+                assert partition(f"s{n}") == (["r"] if fmt == "parquet" else []), context
                 kind = "completed"
             elif run.returncode == -signal.SIGTERM:
                 # Before Python ran a line of the ETL (interpreter start-up): nothing written.
@@ -409,6 +429,7 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
             else:
                 try:
                     assert_stopped_clean(run, s3, bucket, prefix)
+                    assert partition(f"s{n}") == [], "a stopped run's partition is registered"
                 except AssertionError as e:
                     raise AssertionError(f"{context}: {e}") from None
                 cleaned = run.last("cleanup") if "cleanup" in run.phases() else {}
