@@ -22,6 +22,7 @@ ignores files whose names start with ``_``, so ``_manifest.json`` beside the par
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -180,13 +181,17 @@ def plan_columns(table: dict[str, Any], columns: Sequence[GlueColumn]) -> list[G
 
 class Catalog:
     """The Glue side of one run. ``open`` at start, ``precheck`` before rows, ``publish``
-    after the manifest, ``withdraw`` when the run fails."""
+    after the manifest, ``withdraw`` when the run fails.
 
-    def __init__(self, cfg: Config, log: Log, client: Any) -> None:
+    Each step makes its own Glue client with ``connect`` and drops it: Glue's service model
+    costs ~10 MB of Python objects, which should not sit in memory while rows stream."""
+
+    def __init__(self, cfg: Config, log: Log, connect: Callable[..., Any]) -> None:
         assert cfg.glue_database is not None
         self.cfg = cfg
         self.log = log
-        self.glue = client
+        self.connect = connect
+        self.glue: Any = None
         self.database = cfg.glue_database
         self.table_name = cfg.table_name
         self.table: dict[str, Any] | None = None  # as read at start
@@ -223,16 +228,25 @@ class Catalog:
 
     # -- the run's steps --------------------------------------------------------------------
 
+    def _client(self, **options: Any) -> Any:
+        self.glue = self.connect(**options)
+        return self.glue
+
+    def _done(self) -> None:
+        self.glue = None  # the next step makes its own (see the class docstring)
+        gc.collect()
+
     def open(self) -> None:
         """Fail fast (before any row is read) if the database is missing or out of reach."""
         started = time.monotonic()
+        glue = self._client()
         try:
-            self._call("GetDatabase", self.glue.get_database, Name=self.database)
+            self._call("GetDatabase", glue.get_database, Name=self.database)
         except CatalogError as e:
             if e.fields.get("code") == "EntityNotFoundException":
                 raise CatalogError(
                     f"Glue database {self.database!r} does not exist in "
-                    f"{self.glue.meta.region_name} (the stack creates one per site)"
+                    f"{glue.meta.region_name} (the stack creates one per site)"
                 ) from None
             raise
         self.table = self._get_table()
@@ -244,6 +258,7 @@ class Catalog:
             table_exists=self.table is not None,
             seconds=round(time.monotonic() - started, 3),
         )
+        self._done()
 
     def precheck(self, columns: Sequence[Column]) -> None:
         """Refuse, before the first row, a result the table cannot take (no Glue call)."""
@@ -253,9 +268,10 @@ class Catalog:
 
     def forget_run(self) -> None:
         """A rerun: drop the run's partition before its files are replaced."""
-        if self.table is None:
-            return
-        self._delete_partition()
+        if self.table is not None:
+            self._client()
+            self._delete_partition()
+            self._done()
 
     def _delete_partition(self) -> bool:
         try:
@@ -276,6 +292,7 @@ class Catalog:
         """Create or widen the table, then add (or replace) the run's partition."""
         started = time.monotonic()
         columns = columns_of_manifest(manifest["columns"])
+        self._client()
         action = self._ensure_table(columns)
         self._put_partition(columns, manifest, manifest_key)
         self.log.info(
@@ -293,6 +310,8 @@ class Catalog:
         ``CatalogError`` when Glue cannot be reached."""
         if not self.partition_written:
             return
+        # Short timeouts and few attempts: the stop budget must cover the files' cleanup too.
+        self._client(timeout=min(self.cfg.tuning.s3_timeout, 5.0), attempts=2)
         removed = self._delete_partition()
         self.partition_written = False
         self.log.info(

@@ -133,10 +133,6 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
     """The part file encoder for ``cfg.fmt``, and a function that gives the columns'
     manifest entries once the extract is over (zero dates are counted on the way)."""
     if cfg.fmt == "csv.gz":
-        if cfg.tuning.vector:
-            from etl.memory import arrow_pool
-
-            arrow_pool()
         header = CsvEncoder(len(columns)).header([c.name for c in columns])
         try:
             gz = GzipCsvEncoder(
@@ -164,9 +160,6 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
         return gz, csv_columns
 
     from etl.arrow import ParquetEncoder, plan_columns  # pyarrow only when writing Parquet
-    from etl.memory import arrow_pool
-
-    arrow_pool()
 
     plans = plan_columns(columns, wide_decimal=cfg.wide_decimals, zero_dates=cfg.zero_dates)
     pq = ParquetEncoder(

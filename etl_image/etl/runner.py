@@ -22,7 +22,7 @@ from etl.config import Config
 from etl.errors import EXIT_INTERNAL, EXIT_OK, EtlError, SinkError, Terminated, UsageError
 from etl.extract import Range, extract, plan_ranges
 from etl.log import Log, iso, utc_now
-from etl.memory import trim
+from etl.memory import release_memory, trim
 from etl.params import check_params, pyformat_sql
 from etl.pipeline import ExtractResult
 from etl.rows import LINE_END
@@ -36,12 +36,14 @@ from etl.workers import run_workers
 MANIFEST = "_manifest.json"
 
 
-def _secret(cfg: Config, session: Any, log: Log) -> DbSecret:
+def _secret(cfg: Config, log: Log) -> DbSecret:
     started = time.monotonic()
-    client = aws_client(cfg, "secretsmanager", session)
+    # A session of its own: its service model is dropped with it (the S3 client's session
+    # would cache it for the whole run).
+    client = aws_client(cfg, "secretsmanager")
     secret = fetch_secret(client, cfg.secret_id)
     del client
-    gc.collect()  # the Secrets Manager model is not needed again: let the S3 client reuse it
+    gc.collect()
     Log.mask(secret.password)
     log.info(
         "secret",
@@ -156,8 +158,16 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         import boto3
 
         stop.check()
+        if cfg.glue_database:  # fail fast, before any row, if the database is out of reach
+            # First: Glue's client is the biggest, and what it leaves behind when dropped is
+            # reused by the ones made after it (Secrets Manager, S3).
+            catalog = Catalog(
+                cfg, log, lambda **kw: aws_client(cfg, "glue", region=cfg.glue_region, **kw)
+            )
+            catalog.open()
+            stop.check()
         session = boto3.session.Session(region_name=cfg.region)
-        secret = _secret(cfg, session, log)
+        secret = _secret(cfg, log)
         stop.check()
         conn = connect(secret, cfg.tuning, log, stop)
         source = begin_read_only(conn, cfg.tuning)
@@ -169,10 +179,6 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
 
         stop.check()
         s3 = s3_client(cfg, session)
-        if cfg.glue_database:  # fail fast, before any row, if the database is out of reach
-            catalog = Catalog(cfg, log, aws_client(cfg, "glue", session, region=cfg.glue_region))
-            catalog.open()
-            stop.check()
         gc.collect()
         trim()  # start-up's temporary objects (service models) are gone: give the memory back
         # The bucket check stays inside the run prefix: the task role may list only its
@@ -231,6 +237,7 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         stop.check()
         log.info("manifest", key=key, parts=len(manifest["parts"]), bytes=len(body))
         if catalog is not None:
+            release_memory()  # the stream's buffers, before Glue's client is made again
             catalog.publish(manifest, key)
             # ... and a signal while the partition was added: the cleanup withdraws it first.
             stop.check()
@@ -283,13 +290,6 @@ def _clean_up(cfg: Config, log: Log, stop: StopRequest, catalog: Catalog | None)
     started = time.monotonic()
     if catalog is not None and catalog.partition_written:
         try:
-            catalog.glue = aws_client(
-                cfg,
-                "glue",
-                timeout=min(cfg.tuning.s3_timeout, 5.0),
-                attempts=2,
-                region=cfg.glue_region,
-            )
             catalog.withdraw()
         except CatalogError as e:
             # Its files stay: a partition must never point at a half-deleted run.
