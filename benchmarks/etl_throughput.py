@@ -11,7 +11,10 @@ both measured in this run (best of --repeat). Last lines:
 
 Usage: .venv/bin/python benchmarks/etl_throughput.py [--rows N] [--parallel N] [--repeat N]
            [--image-venv DIR]   # run the ETL in a venv of etl_image/requirements.txt only
-Goals at 1M rows, one process: Parquet >= 0.5, CSV >= 0.8; peak RSS <= 150 MB at every size.
+           [--glue]             # Parquet runs register their partition in moto's Glue, as
+                                # the platform's do
+Goals at 1M rows, one process: Parquet >= 0.5, CSV >= 0.8; peak RSS <= 150 MB at every size
+(with --glue too: the platform's runs register their partitions).
 RSS: the dev venv holds more than the image (PyMySQL imports ``cryptography`` when it is
 installed: +12 MB), so measure RSS with ``--image-venv`` (made on first use, with python3.12
 when there is one, as in the image).
@@ -39,13 +42,17 @@ REGION = "eu-central-1"
 DB, USER, PASSWORD = "bench", "etl", "bench-Pw-0c9e"
 BUCKET = "etl-bench"
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: tuning for the ETL runs
+GLUE_DATABASE = "bench_catalog"
 
 
 def image_venv(path: Path) -> str:
     """A virtualenv holding exactly what the image installs; returns its python."""
     python = path / "bin" / "python"
     if not python.exists():
-        base = shutil.which("python3.12") or sys.executable
+        base = next(
+            (c for c in (shutil.which("python3.12"), sys.executable) if c and _runs(c)),
+            sys.executable,
+        )
         subprocess.run([base, "-m", "venv", str(path)], check=True)
         reqs = ROOT / "etl_image" / "requirements.txt"
         subprocess.run(
@@ -53,6 +60,12 @@ def image_venv(path: Path) -> str:
             check=True,
         )
     return str(python)
+
+
+def _runs(python: str) -> bool:
+    """Whether ``python`` starts (a pyenv shim may name a version that is not installed)."""
+    res = subprocess.run([python, "-c", "pass"], capture_output=True, check=False)
+    return res.returncode == 0
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -140,11 +153,20 @@ def baseline(db: MariaDB, query: str, path: Path) -> float:
 
 
 def etl(
-    moto: MotoServer, secret: str, query: str, run_id: str, parallel: int, python: str, fmt: str
+    moto: MotoServer,
+    secret: str,
+    query: str,
+    run_id: str,
+    parallel: int,
+    python: str,
+    fmt: str,
+    glue: bool = False,
 ) -> tuple[float, int, dict[str, object]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ETL_"))}
     env.update(moto.env(REGION))
     env["PYTHONPATH"] = str(ROOT / "etl_image")
+    if glue and fmt == "parquet":
+        env["ETL_GLUE_DATABASE"] = GLUE_DATABASE
     env.update(EXTRA_ENV)
     cmd = [
         python,
@@ -193,6 +215,9 @@ def main() -> None:
     )
     ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the ETL runs")
     ap.add_argument(
+        "--glue", action="store_true", help="Parquet runs also register in moto's Glue catalog"
+    )
+    ap.add_argument(
         "--image-venv",
         help="a venv with only etl_image/requirements.txt (made if missing) to run the ETL in",
     )
@@ -217,6 +242,8 @@ def main() -> None:
             moto.client("secretsmanager", REGION).create_secret(
                 Name="bench/db", SecretString=json.dumps(db.secret(DB, USER, PASSWORD))
             )
+            if opts.glue:
+                moto.client("glue", REGION).create_database(DatabaseInput={"Name": GLUE_DATABASE})
 
             formats = opts.formats.split(",")
             results: dict[tuple[str, int], tuple[float, int]] = {}
@@ -239,6 +266,7 @@ def main() -> None:
                             opts.parallel,
                             opts.python,
                             fmt,
+                            opts.glue,
                         )
                         for i in range(opts.repeat)
                     ]

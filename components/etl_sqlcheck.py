@@ -7,7 +7,10 @@ of three: the statement also runs in a ``READ ONLY`` transaction, over a connect
 multi-statement support, as a user that should only have ``SELECT``.
 
 Named parameters (``:name`` outside quotes and comments, as in ``WHERE t >= :interval_start``)
-are listed in ``CheckedQuery.parameters``; they are bound through the driver, never spliced.
+are listed in ``CheckedQuery.parameters``, and every occurrence's place in ``CheckedQuery.sql``
+in ``CheckedQuery.placeholders``, so that a caller can rewrite them into its driver's
+placeholder style (``CheckedQuery.with_placeholders``); they are bound through the driver,
+never spliced.
 
 Standard library only and no imports from the rest of ``etl``: the stack config checks extract
 queries with an identical copy (``components/etl_sqlcheck.py``), so that config and ETL accept
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[A-Za-z0-9_$@]+")
@@ -51,11 +55,33 @@ class QueryRejected(ValueError):
 
 
 @dataclass(frozen=True)
+class Placeholder:
+    """One occurrence of ``:name`` in ``CheckedQuery.sql``: ``sql[start:end] == ":" + name``."""
+
+    name: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class CheckedQuery:
     original: str
     sql: str  # comments removed, trailing ';' removed: safe to wrap in a subquery
     sha256: str  # of the original text, UTF-8
     parameters: tuple[str, ...] = ()  # named parameters (:name), in order of first use
+    placeholders: tuple[Placeholder, ...] = ()  # every occurrence, in order
+
+    def with_placeholders(
+        self, placeholder: Callable[[str], str], text: Callable[[str], str] = str
+    ) -> str:
+        """``sql`` with each ``:name`` replaced by ``placeholder(name)`` and every other piece
+        of it passed through ``text`` (e.g. to double ``%`` for a driver's pyformat style)."""
+        pieces, at = [], 0
+        for p in self.placeholders:
+            pieces += [text(self.sql[at : p.start]), placeholder(p.name)]
+            at = p.end
+        pieces.append(text(self.sql[at:]))
+        return "".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,7 @@ class _Token:
     kind: str  # word, quoted, punct, param
     text: str
     depth: int
+    offset: int = 0  # in the comment-free text _scan returns
 
 
 def _reject(reason: str) -> QueryRejected:
@@ -117,8 +144,8 @@ def _scan(sql: str) -> tuple[str, list[_Token]]:
             and (param := _PARAM.match(sql, i))
             and not (i > 0 and (sql[i - 1] == ":" or _WORD.match(sql[i - 1])))
         ):
+            tokens.append(_Token("param", param.group(1), depth, sum(map(len, out))))
             out.append(param.group())
-            tokens.append(_Token("param", param.group(1), depth))
             i = param.end()
         else:
             m = _WORD.match(sql, i)
@@ -198,5 +225,17 @@ def check_query(text: str) -> CheckedQuery:
             raise _reject("WITH must be followed by a SELECT")
 
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    parameters = tuple(dict.fromkeys(t.text for t in tokens if t.kind == "param"))
-    return CheckedQuery(original=text, sql=sql, sha256=digest, parameters=parameters)
+    lead = len(stripped) - len(stripped.lstrip())  # what strip() took off the front
+    placeholders = tuple(
+        Placeholder(t.text, t.offset - lead, t.offset - lead + 1 + len(t.text))
+        for t in tokens
+        if t.kind == "param"
+    )
+    assert all(sql[p.start : p.end] == ":" + p.name for p in placeholders)
+    return CheckedQuery(
+        original=text,
+        sql=sql,
+        sha256=digest,
+        parameters=tuple(dict.fromkeys(p.name for p in placeholders)),
+        placeholders=placeholders,
+    )

@@ -10,9 +10,9 @@ from etl.stop import StopRequest
 
 STOP = StopRequest().install(wakeup=True)
 
-from etl.memory import limit_malloc_arenas  # noqa: E402
+from etl.memory import tune_allocators  # noqa: E402
 
-limit_malloc_arenas()  # before any thread starts
+tune_allocators()  # before any thread starts, before pyarrow
 
 from etl.cli import main  # noqa: E402
 

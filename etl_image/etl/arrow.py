@@ -35,8 +35,8 @@ _UNIT_DIGITS = {"ms": 3, "us": 6}
 
 def to_pyarrow(t: ArrowType) -> pa.DataType:
     k = t.kind
-    if k in ("int", "uint"):
-        return pa.type_for_alias(f"{k}{t.bits}")
+    if k == "int":
+        return pa.type_for_alias(f"int{t.bits}")
     if k == "decimal128":
         return pa.decimal128(t.precision, t.scale)
     if k == "decimal256":
@@ -81,7 +81,8 @@ def _plan(c: Column, *, wide_decimal: str, zero_dates: str) -> ColumnPlan:
     if spec.kind == "duration":
         return ColumnPlan(c, typ, pa.string(), c.nullable, _time_converter(spec.unit))
     if c.type_code == FIELD_TYPE.BIT:
-        return ColumnPlan(c, typ, pa.binary(), c.nullable, _bit1 if spec.kind == "bool" else _bits)
+        convert = _bit1 if spec.kind == "bool" else lambda a: _bits(a, typ)
+        return ColumnPlan(c, typ, pa.binary(), c.nullable, convert)
     if spec.kind == "null":
         return ColumnPlan(c, typ, pa.string(), True, lambda a: pa.nulls(len(a)))
     if spec.kind == "dictionary":
@@ -164,10 +165,9 @@ def _bit1(arr: pa.Array) -> pa.Array:
     return pc.not_equal(arr, pa.scalar(b"\x00", pa.binary()))
 
 
-def _bits(arr: pa.Array) -> pa.Array:
-    return pa.array(
-        [None if v is None else int.from_bytes(v, "big") for v in arr.to_pylist()], pa.uint64()
-    )
+def _bits(arr: pa.Array, typ: pa.DataType) -> pa.Array:
+    """BIT(n) bytes, big-endian, as int64 (n < 64) or decimal128(20, 0) (BIT(64))."""
+    return pa.array([None if v is None else int.from_bytes(v, "big") for v in arr.to_pylist()], typ)
 
 
 class BatchDecoder:

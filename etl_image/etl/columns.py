@@ -3,21 +3,31 @@
 The server describes every column of a result (type code, flags, length, decimals, character
 set) before the first row. That is all the typing needs: no guess from the values.
 
-| source | Arrow (Parquet) |
-|---|---|
-| TINYINT, SMALLINT, MEDIUMINT, INT, BIGINT | int8/16/32/32/64, ``uint*`` when UNSIGNED |
+| source | Arrow (Parquet) | Glue / Athena |
+|---|---|---|
+| TINYINT, SMALLINT, MEDIUMINT, INT, BIGINT | int8/16/32/32/64 | tinyint, smallint, int, int, bigint |
+| the same UNSIGNED | the next wider signed type: int16/32/32/64, and decimal128(20,0) for
+  BIGINT UNSIGNED | smallint, int, int, bigint, decimal(20,0) |
 | DECIMAL(p,s) | decimal128(p,s) up to p = 38; above, exact text (``wide_decimal="string"``, the
-  default: DuckDB, Athena and Spark stop at 38 digits) or decimal256 |
+  default: DuckDB, Athena and Spark stop at 38 digits) or decimal256 | decimal(p,s); string;
+  none (decimal256 has no Athena type) |
 | FLOAT, DOUBLE | float32, float64 (FLOAT is the server's 6-digit text, as ``mysql`` shows it) |
-| DATE | date32 |
-| DATETIME(n) | timestamp, unit ms (n = 0-3) or us (4-6), no time zone |
-| TIMESTAMP(n) | timestamp, same units, UTC (the session time zone is +00:00) |
-| TIME(n) | duration, same units (TIME spans -838:59:59 to 838:59:59: not a time of day) |
-| YEAR | uint16 |
-| BIT(1) | bool; BIT(n > 1): uint64 |
+  float, double |
+| DATE | date32 | date |
+| DATETIME(n) | timestamp, unit ms (n = 0-3) or us (4-6), no time zone | timestamp |
+| TIMESTAMP(n) | timestamp, same units, UTC (the session time zone is +00:00) | timestamp |
+| TIME(n) | duration, same units (TIME spans -838:59:59 to 838:59:59: not a time of day) | bigint
+  (the count of ms or us) |
+| YEAR | int16 | smallint |
+| BIT(1) | bool; BIT(2-63): int64; BIT(64): decimal128(20,0) | boolean, bigint, decimal(20,0) |
 | CHAR, VARCHAR, TEXT, JSON | string (UTF-8; the connection's utf8mb4 converts latin1 & co) |
-| ENUM, SET | dictionary<int32, string> |
-| BINARY, VARBINARY, BLOB, GEOMETRY | binary |
+  string |
+| ENUM, SET | dictionary<int32, string> | string |
+| BINARY, VARBINARY, BLOB, GEOMETRY | binary | binary |
+
+No unsigned Arrow type is written: Athena (Trino) and Spark read Parquet's unsigned integer
+annotations as signed, so an INT UNSIGNED above 2^31 or a BIGINT UNSIGNED above 2^63 would come
+back negative there. The next wider signed type holds every value for every reader.
 
 Zero and other impossible dates (``0000-00-00``, ``2024-02-00``, ``2024-02-30`` where the
 server's SQL mode allows them) have no Arrow value: they become NULL and are counted per
@@ -59,6 +69,14 @@ _STRINGISH = {
 _BINARY_NAMES = {"VARCHAR": "VARBINARY", "CHAR": "BINARY"}
 _BLOB_SIZES = (("TINY", 255), ("", 65535), ("MEDIUM", 16777215))
 MAX_DECIMAL128 = 38
+# An unsigned integer of each width goes into the next wider signed one (see the docstring).
+_UNSIGNED_WIDTH = {
+    FIELD_TYPE.TINY: 16,
+    FIELD_TYPE.SHORT: 32,
+    FIELD_TYPE.INT24: 32,
+    FIELD_TYPE.LONG: 64,
+}
+UINT64 = ("decimal128", 20, 0)  # BIGINT UNSIGNED, BIT(64): 0 .. 18446744073709551615
 
 
 @dataclass(frozen=True)
@@ -188,7 +206,7 @@ class ArrowType:
     """An Arrow type without importing pyarrow (the CSV path never does). ``name`` is what
     ``str()`` of the pyarrow type prints, as the manifest records it."""
 
-    kind: str  # int, uint, decimal128, decimal256, float, double, date32, timestamp, ...
+    kind: str  # int, decimal128, decimal256, float, double, date32, timestamp, ...
     bits: int = 0
     precision: int = 0
     scale: int = 0
@@ -198,8 +216,8 @@ class ArrowType:
     @property
     def name(self) -> str:
         k = self.kind
-        if k in ("int", "uint"):
-            return f"{k}{self.bits}"
+        if k == "int":
+            return f"int{self.bits}"
         if k in ("decimal128", "decimal256"):
             return f"{k}({self.precision}, {self.scale})"
         if k == "date32":
@@ -223,7 +241,11 @@ def arrow_type(c: Column, *, wide_decimal: str = "string") -> ArrowType:
     """The Arrow type of a column's values (the table in this module's docstring)."""
     t = c.type_code
     if t in _INT_WIDTH:
-        return ArrowType("uint" if c.unsigned else "int", bits=_INT_WIDTH[t])
+        if not c.unsigned:
+            return ArrowType("int", bits=_INT_WIDTH[t])
+        if t in _UNSIGNED_WIDTH:
+            return ArrowType("int", bits=_UNSIGNED_WIDTH[t])
+        return ArrowType("decimal128", precision=20, scale=0)
     if c.is_decimal:
         p, s = max(c.precision or 1, 1), c.decimals
         if p <= MAX_DECIMAL128:
@@ -236,7 +258,7 @@ def arrow_type(c: Column, *, wide_decimal: str = "string") -> ArrowType:
     if t == FIELD_TYPE.DOUBLE:
         return ArrowType("double")
     if t == FIELD_TYPE.YEAR:
-        return ArrowType("uint", bits=16)
+        return ArrowType("int", bits=16)
     if t in (FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE):
         return ArrowType("date32")
     if t in (FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP):
@@ -245,7 +267,11 @@ def arrow_type(c: Column, *, wide_decimal: str = "string") -> ArrowType:
     if t == FIELD_TYPE.TIME:
         return ArrowType("duration", unit=time_unit(c.fraction_digits))
     if t == FIELD_TYPE.BIT:
-        return ArrowType("bool") if c.length == 1 else ArrowType("uint", bits=64)
+        if c.length == 1:
+            return ArrowType("bool")
+        if c.length < 64:
+            return ArrowType("int", bits=64)
+        return ArrowType("decimal128", precision=20, scale=0)
     if t == FIELD_TYPE.NULL:
         return ArrowType("null")
     if c.is_enum or c.is_set:
@@ -253,6 +279,30 @@ def arrow_type(c: Column, *, wide_decimal: str = "string") -> ArrowType:
     if c.is_binary:
         return ArrowType("binary")
     return ArrowType("string")
+
+
+_GLUE_INT = {8: "tinyint", 16: "smallint", 32: "int", 64: "bigint"}
+_GLUE_SIMPLE = {
+    "float": "float",
+    "double": "double",
+    "date32": "date",
+    "timestamp": "timestamp",
+    "duration": "bigint",
+    "bool": "boolean",
+    "string": "string",
+    "dictionary": "string",
+    "binary": "binary",
+}
+
+
+def glue_type(t: ArrowType) -> str | None:
+    """The Glue/Hive type Athena reads a Parquet column of Arrow type ``t`` with, exactly, or
+    ``None`` when there is none (decimal256: Athena stops at 38 digits; the NULL type)."""
+    if t.kind == "int":
+        return _GLUE_INT[t.bits]
+    if t.kind == "decimal128":
+        return f"decimal({t.precision},{t.scale})"
+    return _GLUE_SIMPLE.get(t.kind)
 
 
 def holds_dates(c: Column) -> bool:

@@ -17,6 +17,11 @@ MIB = 1024 * 1024
 S3_MIN_PART = 5 * MIB
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+=@-]{0,199}$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # as sqlcheck finds :name
+PARAM_ENV_PREFIX = "ETL_PARAM_"
+# Glue names Athena can use unquoted: lowercase letters, digits, underscore.
+_GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -86,12 +91,22 @@ class Config:
     site: str | None = None
     parallel: int = 1
     split_column: str | None = None
+    params: dict[str, str] = field(default_factory=dict)  # --param NAME=VALUE
+    glue_database: str | None = None
+    glue_region: str | None = None
     tuning: Tuning = field(default_factory=Tuning)
 
     @property
     def run_prefix(self) -> str:
-        """``<key-prefix>/<run-id>/`` (no leading slash; an empty key prefix is allowed)."""
-        return f"{self.key_prefix}/{self.run_id}/" if self.key_prefix else f"{self.run_id}/"
+        """``<key-prefix>/run=<run-id>/`` (no leading slash; an empty key prefix is allowed):
+        a Hive-style partition folder, as Athena, Spark and DuckDB's hive_partitioning read."""
+        run = f"run={self.run_id}/"
+        return f"{self.key_prefix}/{run}" if self.key_prefix else run
+
+    @property
+    def table_name(self) -> str:
+        """The Glue table of the extract: the key prefix's last segment."""
+        return self.key_prefix.rsplit("/", 1)[-1]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,10 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m etl",
         description=(
             "Run one read-only SELECT against MySQL/MariaDB and stream the result as typed "
-            "Parquet (or gzip CSV) to S3: <key-prefix>/<run-id>/part-NNNNN.parquet, then "
-            "_manifest.json. Every option can also be set with the environment variable shown."
+            "Parquet (or gzip CSV) to S3: <key-prefix>/run=<run-id>/part-NNNNN.parquet, then "
+            "_manifest.json, then (with --glue-database) the run's Glue partition. Every option "
+            "can also be set with the environment variable shown."
         ),
-        epilog="Exit codes: 0 ok, 2 usage/config, 3 database, 4 S3, 1 internal error.",
+        epilog="Exit codes: 0 ok, 2 usage/config, 3 database, 4 S3, 5 Glue catalog, "
+        "1 internal error, 128 + signal when stopped.",
     )
     p.add_argument("--secret-id", help="Secrets Manager id of the DB secret (ETL_SECRET_ID)")
     p.add_argument("--query", help="one SELECT or WITH ... SELECT statement (ETL_QUERY)")
@@ -124,7 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Parquet: DECIMAL above 38 digits as exact text (string, the default: DuckDB, "
         "Athena and Spark stop at 38) or decimal256 (ETL_WIDE_DECIMALS)",
     )
-    p.add_argument("--run-id", help="output folder name; default UTC date YYYY-MM-DD (ETL_RUN_ID)")
+    p.add_argument(
+        "--run-id",
+        help="the run: folder run=<run id> and Glue partition; default UTC date YYYY-MM-DD "
+        "(ETL_RUN_ID)",
+    )
     p.add_argument("--region", help="AWS region for Secrets Manager and S3 (ETL_REGION)")
     p.add_argument("--site", help="label recorded in logs and manifest (ETL_SITE)")
     p.add_argument(
@@ -133,6 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--split-column",
         help="integer column to split key ranges on, with --parallel > 1 (ETL_SPLIT_COLUMN)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="value of the query's :NAME placeholder, bound by the driver (never spliced); "
+        "repeatable; the query's placeholders must be exactly the ones given "
+        f"({PARAM_ENV_PREFIX}NAME=VALUE)",
+    )
+    p.add_argument(
+        "--glue-database",
+        help="Glue database to register the extract's table and the run's partition in, after "
+        "the manifest (Parquet only; nothing is registered without it) (ETL_GLUE_DATABASE)",
+    )
+    p.add_argument(
+        "--glue-region",
+        help="region of the Glue database; default: --region, then the AWS chain (ETL_GLUE_REGION)",
     )
     return p
 
@@ -248,6 +287,30 @@ def parse_config(
     if split_column is not None and not _COLUMN.match(split_column):
         raise UsageError(f"--split-column {split_column!r} must be a plain column name")
 
+    glue_database = pick("glue_database", "ETL_GLUE_DATABASE")
+    glue_region = pick("glue_region", "ETL_GLUE_REGION")
+    if glue_database is not None:
+        if not _GLUE_NAME.match(glue_database):
+            raise UsageError(
+                f"--glue-database {glue_database!r} must be 1-255 lowercase letters, digits "
+                "or underscores (a name Athena reads unquoted)"
+            )
+        if fmt != "parquet":
+            raise UsageError(
+                "--glue-database needs --format parquet: the catalog holds typed Parquet "
+                f"tables only (Athena's CSV readers cannot read {fmt} faithfully: NULL and "
+                "the empty string, line breaks in values, binary as hex); unset "
+                "ETL_GLUE_DATABASE for a CSV run"
+            )
+        table = prefix.rsplit("/", 1)[-1]
+        if not _GLUE_NAME.match(table):
+            raise UsageError(
+                f"the Glue table is named after the key prefix's last segment, {table!r}, "
+                "which must be 1-255 lowercase letters, digits or underscores"
+            )
+    if glue_region is not None and not _REGION.match(glue_region):
+        raise UsageError(f"--glue-region {glue_region!r} is not a region name")
+
     return Config(
         secret_id=secret_id,
         query=query,
@@ -261,5 +324,36 @@ def parse_config(
         site=pick("site", "ETL_SITE"),
         parallel=parallel,
         split_column=split_column,
+        params=_params(args.param, environ),
+        glue_database=glue_database,
+        glue_region=glue_region,
         tuning=_tuning(environ),
     )
+
+
+def _params(flags: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``--param NAME=VALUE`` flags over ``ETL_PARAM_NAME=VALUE`` variables (a flag wins for
+    its name). A value may be empty or hold any character; it is bound, never spliced."""
+    params = {
+        key[len(PARAM_ENV_PREFIX) :]: value
+        for key, value in environ.items()
+        if key.startswith(PARAM_ENV_PREFIX)
+    }
+    for name in params:
+        if not _PARAM_NAME.match(name):
+            raise UsageError(f"{PARAM_ENV_PREFIX}{name}: {name!r} is not a parameter name")
+    given: set[str] = set()
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        if not sep:
+            raise UsageError(f"--param {flag!r} must be NAME=VALUE")
+        if not _PARAM_NAME.match(name):
+            raise UsageError(
+                f"--param {name!r}: a parameter name is a letter or '_' then letters, digits "
+                "or '_' (as in the query's :name)"
+            )
+        if name in given:
+            raise UsageError(f"--param {name} is given twice")
+        given.add(name)
+        params[name] = value
+    return params

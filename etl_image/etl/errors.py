@@ -9,6 +9,7 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_SOURCE = 3
 EXIT_SINK = 4
+EXIT_CATALOG = 5
 
 
 class EtlError(Exception):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from etl.columns import Column, arrow_type, column_entry
+from etl.columns import Column, arrow_type, column_entry, glue_type
 from etl.config import Config
 from etl.encoders import GzipCsvEncoder
 from etl.errors import SourceError, UsageError
 from etl.log import Log
+from etl.params import pyformat_sql
 from etl.pipeline import Extractor, ExtractResult
 from etl.rows import CsvEncoder, FetchmanyRows, RowSource, WireRows
 from etl.s3sink import s3_client
@@ -27,21 +28,26 @@ class Range:
     high: int
 
 
-def plan_ranges(conn: Any, checked: CheckedQuery, column: str, n: int) -> list[Range]:
+def plan_ranges(
+    conn: Any, checked: CheckedQuery, column: str, n: int, params: Mapping[str, str]
+) -> list[Range]:
     """Split ``[MIN(column), MAX(column)]`` of the query's result into ``n`` equal ranges.
-    NULLs of the column go to the first range. Empty result: one range, the plain query."""
+    NULLs of the column go to the first range. Empty result: one range, the plain query.
+    Every range's SQL wraps the query in ``pyformat`` style (``etl.params``): it runs with
+    the same parameters, bound by the driver."""
     col = f"`{column}`"
-    base = f"SELECT * FROM ({checked.sql}) AS _etl_q"
+    query = pyformat_sql(checked)
+    base = f"SELECT * FROM ({query}) AS _etl_q"
     try:
         row = query_scalar_row(
-            conn, f"SELECT MIN({col}), MAX({col}) FROM ({checked.sql}) AS _etl_q"
+            conn, f"SELECT MIN({col}), MAX({col}) FROM ({query}) AS _etl_q", params
         )
     except SourceError as e:
         if e.fields.get("code") == 1054:
             raise UsageError(f"--split-column {column!r} is not a column of the result") from None
         raise
     if not row or row[0] is None:
-        return [Range(0, checked.sql, 0, 0)]
+        return [Range(0, query, 0, 0)]
     try:
         low, high = int(row[0]), int(row[1])
     except ValueError:
@@ -70,10 +76,13 @@ def extract(
     check: Callable[[], None],
     grace: Callable[[], float],
     s3: Any = None,
+    on_columns: Callable[[list[Column]], None] | None = None,
 ) -> ExtractResult:
-    """Run ``sql`` on ``conn`` (read-only session already begun) and stream it to S3."""
+    """Run ``sql`` (``pyformat`` style, bound with ``cfg.params``) on ``conn`` (read-only
+    session already begun) and stream it to S3. ``on_columns`` sees the result's columns
+    before the first row is read (the catalog refuses an incompatible schema there)."""
     s3 = s3 or s3_client(cfg)
-    cur, columns = open_stream(conn, sql)
+    cur, columns = open_stream(conn, sql, cfg.params)
     binary = [i for i, c in enumerate(columns) if c.is_binary]
     hex_binary = cfg.fmt == "csv.gz"
     rows: RowSource
@@ -82,6 +91,8 @@ def extract(
     else:
         rows = FetchmanyRows(cur, len(columns), binary, hex_binary=hex_binary)
     try:
+        if on_columns is not None:
+            on_columns(columns)
         encoder, manifest_columns = _encoder(cfg, columns)
         log.info(
             "query",
@@ -122,10 +133,6 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
     """The part file encoder for ``cfg.fmt``, and a function that gives the columns'
     manifest entries once the extract is over (zero dates are counted on the way)."""
     if cfg.fmt == "csv.gz":
-        if cfg.tuning.vector:
-            from etl.memory import arrow_pool
-
-            arrow_pool()
         header = CsvEncoder(len(columns)).header([c.name for c in columns])
         try:
             gz = GzipCsvEncoder(
@@ -153,9 +160,6 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
         return gz, csv_columns
 
     from etl.arrow import ParquetEncoder, plan_columns  # pyarrow only when writing Parquet
-    from etl.memory import arrow_pool
-
-    arrow_pool()
 
     plans = plan_columns(columns, wide_decimal=cfg.wide_decimals, zero_dates=cfg.zero_dates)
     pq = ParquetEncoder(
@@ -167,14 +171,17 @@ def _encoder(cfg: Config, columns: list[Column]) -> tuple[Any, Callable[[], list
     )
 
     def parquet_columns() -> list[dict[str, Any]]:
-        return [
-            column_entry(
+        entries = []
+        for p in plans:
+            entry = column_entry(
                 p.column,
                 str(p.arrow_type),
                 nullable=p.nullable,
                 zero_dates_nulled=p.invalid if p.dates else None,
             )
-            for p in plans
-        ]
+            # what the Glue table says (None: no type Athena reads; no catalog for it)
+            entry["glue_type"] = glue_type(arrow_type(p.column, wide_decimal=cfg.wide_decimals))
+            entries.append(entry)
+        return entries
 
     return pq, parquet_columns

@@ -1,5 +1,6 @@
 """One run: validate, read the secret, connect, clear the run prefix, extract, write the
-manifest last. Any failure after S3 was touched removes everything under the run prefix.
+manifest, then (with ``--glue-database``) register the run's partition. Any failure after S3
+was touched removes the run's partition, then everything under the run prefix.
 
 Stop signals (see ``etl.stop``) are taken at safe points: between phases here, between
 batches in the extractor, and as a lost connection when the handler shut the database socket
@@ -16,11 +17,13 @@ import time
 from typing import Any
 
 from etl import __version__
+from etl.catalog import Catalog, CatalogError
 from etl.config import Config
 from etl.errors import EXIT_INTERNAL, EXIT_OK, EtlError, SinkError, Terminated, UsageError
 from etl.extract import Range, extract, plan_ranges
 from etl.log import Log, iso, utc_now
-from etl.memory import trim
+from etl.memory import release_memory, trim
+from etl.params import check_params, pyformat_sql
 from etl.pipeline import ExtractResult
 from etl.rows import LINE_END
 from etl.s3sink import PartFile, aws_client, s3_call, s3_client, sweep
@@ -33,12 +36,14 @@ from etl.workers import run_workers
 MANIFEST = "_manifest.json"
 
 
-def _secret(cfg: Config, session: Any, log: Log) -> DbSecret:
+def _secret(cfg: Config, log: Log) -> DbSecret:
     started = time.monotonic()
-    client = aws_client(cfg, "secretsmanager", session)
+    # A session of its own: its service model is dropped with it (the S3 client's session
+    # would cache it for the whole run).
+    client = aws_client(cfg, "secretsmanager")
     secret = fetch_secret(client, cfg.secret_id)
     del client
-    gc.collect()  # the Secrets Manager model is not needed again: let the S3 client reuse it
+    gc.collect()
     Log.mask(secret.password)
     log.info(
         "secret",
@@ -95,6 +100,12 @@ def _manifest(
         "bucket": cfg.bucket,
         "prefix": cfg.run_prefix,
         "query_sha256": checked.sha256,
+        "parameters": dict(cfg.params),
+        "catalog": (
+            {"database": cfg.glue_database, "table": cfg.table_name, "partition": cfg.run_id}
+            if cfg.glue_database
+            else None
+        ),
         "source": source,
         "columns": merge_columns(results),
         "rows": sum(p.rows for p in parts),
@@ -124,11 +135,13 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
     s3: Any = None
     touched = False
     conn: Any = None
+    catalog: Catalog | None = None
     try:
         try:
             checked = check_query(cfg.query)
         except QueryRejected as e:
             raise UsageError(str(e)) from None
+        check_params(checked, cfg.params)
         log.info(
             "start",
             etl_version=__version__,
@@ -139,19 +152,29 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
             split_column=cfg.split_column,
             query=checked.original[:2000],
             query_sha256=checked.sha256,
+            parameters=cfg.params,  # bound values, not secrets (README)
+            glue_database=cfg.glue_database,
         )
         import boto3
 
         stop.check()
+        if cfg.glue_database:  # fail fast, before any row, if the database is out of reach
+            # First: Glue's client is the biggest, and what it leaves behind when dropped is
+            # reused by the ones made after it (Secrets Manager, S3).
+            catalog = Catalog(
+                cfg, log, lambda **kw: aws_client(cfg, "glue", region=cfg.glue_region, **kw)
+            )
+            catalog.open()
+            stop.check()
         session = boto3.session.Session(region_name=cfg.region)
-        secret = _secret(cfg, session, log)
+        secret = _secret(cfg, log)
         stop.check()
         conn = connect(secret, cfg.tuning, log, stop)
         source = begin_read_only(conn, cfg.tuning)
-        ranges = [Range(0, checked.sql, 0, 0)]
+        ranges = [Range(0, pyformat_sql(checked), 0, 0)]
         if cfg.parallel > 1:
             assert cfg.split_column is not None
-            ranges = plan_ranges(conn, checked, cfg.split_column, cfg.parallel)
+            ranges = plan_ranges(conn, checked, cfg.split_column, cfg.parallel, cfg.params)
             log.info("plan", ranges=[[r.low, r.high] for r in ranges] if len(ranges) > 1 else [])
 
         stop.check()
@@ -168,8 +191,10 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
             MaxKeys=1,
         )
         touched = True
-        # A rerun with the same run id replaces its output: clear the run prefix first; the
-        # new manifest, written last, is what marks the new output complete.
+        # A rerun with the same run id replaces its output: drop its partition, clear the run
+        # prefix; the new manifest, then the new partition, mark the new output complete.
+        if catalog is not None:
+            catalog.forget_run()
         sweep(s3, cfg.bucket, cfg.run_prefix, log, reason="replace previous output")
         stop.check()
 
@@ -184,6 +209,7 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
                     check=stop.check,
                     grace=lambda: stop.remaining(30.0) / 2,
                     s3=s3,
+                    on_columns=catalog.precheck if catalog else None,
                 )
             ]
             close_quietly(conn)
@@ -191,7 +217,9 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         else:
             close_quietly(conn)  # no connection crosses a fork
             conn = None
-            results = run_workers(cfg, secret, ranges, log, stop)
+            results = run_workers(
+                cfg, secret, ranges, log, stop, catalog.precheck if catalog else None
+            )
 
         manifest = _manifest(cfg, checked, results, started, ranges, source)
         body = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
@@ -208,6 +236,11 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         # A signal during the PUT still stops the run: the cleanup deletes the manifest first.
         stop.check()
         log.info("manifest", key=key, parts=len(manifest["parts"]), bytes=len(body))
+        if catalog is not None:
+            release_memory()  # the stream's buffers, before Glue's client is made again
+            catalog.publish(manifest, key)
+            # ... and a signal while the partition was added: the cleanup withdraws it first.
+            stop.check()
         seconds = time.monotonic() - t0
         log.info(
             "done",
@@ -236,7 +269,7 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
         **({"signals": stop.count} if stop.count else {}),
     )
     if touched:
-        _clean_up(cfg, log, stop)
+        _clean_up(cfg, log, stop, catalog)
     code = error.exit_code or EXIT_INTERNAL
     if stop.signum is not None:
         code = 128 + stop.signum
@@ -250,10 +283,25 @@ def run(cfg: Config, log: Log, stop: StopRequest) -> int:
     return code
 
 
-def _clean_up(cfg: Config, log: Log, stop: StopRequest) -> None:
-    """Nothing of a failed run may stay visible. Retry for a while (the endpoint may be back
-    soon), but never past the stop budget once a signal has arrived."""
+def _clean_up(cfg: Config, log: Log, stop: StopRequest, catalog: Catalog | None) -> None:
+    """Nothing of a failed run may stay visible: its partition goes first, then its files.
+    Retry for a while (the endpoint may be back soon), but never past the stop budget once a
+    signal has arrived."""
     started = time.monotonic()
+    if catalog is not None and catalog.partition_written:
+        try:
+            catalog.withdraw()
+        except CatalogError as e:
+            # Its files stay: a partition must never point at a half-deleted run.
+            log.error(
+                "cleanup_incomplete",
+                prefix=cfg.run_prefix,
+                error=str(e),
+                hint=f"partition run={cfg.run_id} of {cfg.glue_database}.{cfg.table_name} "
+                "may still be registered, so its (complete) files were kept: delete the "
+                "partition, then the prefix, or rerun the same run id",
+            )
+            return
 
     def until() -> float:
         limit = started + cfg.tuning.cleanup_seconds

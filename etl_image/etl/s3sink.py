@@ -1,8 +1,19 @@
-"""The S3 side: multipart uploads of part files, the manifest, and cleanup."""
+"""The S3 side: multipart uploads of part files, the manifest, and cleanup.
+
+Least privilege shapes the cleanup: the task role may list, write and delete objects under its
+site's prefix only. Listing in-progress multipart uploads (``s3:ListBucketMultipartUploads``)
+cannot be limited to a prefix, so the role does not get it (it would show every site's
+in-progress keys). A run therefore aborts the uploads it started itself, by the ids it keeps in
+``OPEN_UPLOADS`` (a ``--parallel`` worker reports its open ones to the supervisor), and treats a
+refused listing as expected. Uploads of a run killed outright (SIGKILL, out of memory) are
+reaped by the lake's lifecycle rule ``abort-incomplete-uploads``; where the listing is allowed
+(a hand run with broader rights) the sweep uses it too.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +33,10 @@ def aws_client(
     *,
     timeout: float | None = None,
     attempts: int | None = None,
+    region: str | None = None,
 ) -> Any:
     """A boto3 client with the run's timeouts and retries; ``AWS_ENDPOINT_URL`` (honoured by
-    boto3) points it elsewhere."""
+    boto3) points it elsewhere. ``region`` overrides the session's."""
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -32,8 +44,13 @@ def aws_client(
     timeout = timeout or cfg.tuning.s3_timeout
     return session.client(
         service,
+        region_name=region,
         config=BotoConfig(
-            retries={"max_attempts": attempts or cfg.tuning.s3_max_attempts, "mode": "standard"},
+            # total_max_attempts counts the first try too (max_attempts would count retries)
+            retries={
+                "total_max_attempts": attempts or cfg.tuning.s3_max_attempts,
+                "mode": "standard",
+            },
             connect_timeout=timeout,
             read_timeout=timeout,
             tcp_keepalive=True,
@@ -54,13 +71,36 @@ def s3_call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
         return fn(**kwargs)
     except ClientError as e:
         err = e.response.get("Error", {})
+        code = err.get("Code", "ClientError")
         raise SinkError(
-            f"S3 {what} failed: {err.get('Code', 'ClientError')}: {err.get('Message', '')}".rstrip(
-                ": "
-            )
+            f"S3 {what} failed: {code}: {err.get('Message', '')}".rstrip(": "), code=code
         ) from None
     except BotoCoreError as e:
         raise SinkError(f"S3 {what} failed: {type(e).__name__}: {e}") from None
+
+
+class OpenUploads:
+    """Multipart uploads this process started and has neither completed nor aborted."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, str] = {}  # upload id -> key
+
+    def add(self, key: str, upload_id: str) -> None:
+        with self._lock:
+            self._keys[upload_id] = key
+
+    def discard(self, upload_id: str) -> None:
+        with self._lock:
+            self._keys.pop(upload_id, None)
+
+    def snapshot(self) -> list[tuple[str, str]]:
+        """(key, upload id) pairs."""
+        with self._lock:
+            return [(key, upload_id) for upload_id, key in self._keys.items()]
+
+
+OPEN_UPLOADS = OpenUploads()
 
 
 @dataclass
@@ -99,6 +139,7 @@ class PartWriter:
                 ContentType=self.content_type,
             )
             self.upload_id = resp["UploadId"]
+            OPEN_UPLOADS.add(self.part.key, resp["UploadId"])
         number = len(self.etags) + 1
         resp = s3_call(
             "UploadPart",
@@ -138,42 +179,77 @@ class PartWriter:
                 UploadId=self.upload_id,
                 MultipartUpload={"Parts": self.etags},
             )
+            OPEN_UPLOADS.discard(self.upload_id)
             self.upload_id = None
         self.part.sha256 = self.sha.hexdigest()
         return self.part
 
     def abort(self) -> None:
-        """Best effort: the run's cleanup sweep retries whatever this leaves."""
+        """Best effort: the run's cleanup sweep retries whatever this leaves (``OPEN_UPLOADS``)."""
         if self.upload_id is not None:
             try:
                 self.s3.abort_multipart_upload(
                     Bucket=self.bucket, Key=self.part.key, UploadId=self.upload_id
                 )
+                OPEN_UPLOADS.discard(self.upload_id)
                 self.upload_id = None
             except Exception:  # noqa: S110 - the sweep retries
                 pass
 
 
-def _sweep_once(s3: Any, bucket: str, prefix: str) -> tuple[int, int]:
-    """Abort multipart uploads and delete objects under ``prefix`` (manifest first)."""
+@dataclass
+class _Listing:
+    """Whether ListMultipartUploads is allowed (the task role may not: see the docstring)."""
+
+    allowed: bool = True
+
+
+def _abort(s3: Any, bucket: str, key: str, upload_id: str) -> None:
+    try:
+        s3_call(
+            "AbortMultipartUpload",
+            s3.abort_multipart_upload,
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+        )
+    except SinkError as e:
+        if e.fields.get("code") != "NoSuchUpload":  # already completed or aborted
+            raise
+    OPEN_UPLOADS.discard(upload_id)
+
+
+def _abort_uploads(s3: Any, bucket: str, prefix: str, listing: _Listing) -> int:
+    """Abort this process's own open uploads under ``prefix``, then, if the listing is
+    allowed, any other upload under it (a previous attempt's)."""
     aborted = 0
+    for key, upload_id in OPEN_UPLOADS.snapshot():
+        if key.startswith(prefix):
+            _abort(s3, bucket, key, upload_id)
+            aborted += 1
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        resp = s3_call("ListMultipartUploads", s3.list_multipart_uploads, **kwargs)
+    while listing.allowed:
+        try:
+            resp = s3_call("ListMultipartUploads", s3.list_multipart_uploads, **kwargs)
+        except SinkError as e:
+            if e.fields.get("code") != "AccessDenied":
+                raise
+            listing.allowed = False  # expected for the task role: the lifecycle rule reaps
+            break
         for up in resp.get("Uploads", []):
             if up["Key"].startswith(prefix):
-                s3_call(
-                    "AbortMultipartUpload",
-                    s3.abort_multipart_upload,
-                    Bucket=bucket,
-                    Key=up["Key"],
-                    UploadId=up["UploadId"],
-                )
+                _abort(s3, bucket, up["Key"], up["UploadId"])
                 aborted += 1
         if not resp.get("IsTruncated"):
             break
         kwargs["KeyMarker"] = resp.get("NextKeyMarker")
         kwargs["UploadIdMarker"] = resp.get("NextUploadIdMarker")
+    return aborted
+
+
+def _sweep_once(s3: Any, bucket: str, prefix: str, listing: _Listing) -> tuple[int, int]:
+    """Abort multipart uploads and delete objects under ``prefix`` (manifest first)."""
+    aborted = _abort_uploads(s3, bucket, prefix, listing)
 
     keys: list[str] = []
     kwargs = {"Bucket": bucket, "Prefix": prefix}
@@ -221,10 +297,11 @@ def sweep(
     delay = 0.25
     attempt = 0
     aborted = deleted = 0
+    listing = _Listing()
     while True:
         attempt += 1
         try:
-            a, d = _sweep_once(s3, bucket, prefix)
+            a, d = _sweep_once(s3, bucket, prefix, listing)
         except SinkError as e:
             deadline = until() if until else started
             if time.monotonic() + delay > deadline:
@@ -242,6 +319,7 @@ def sweep(
             reason=reason,
             prefix=prefix,
             aborted_uploads=aborted,
+            listed_uploads=listing.allowed,
             deleted_objects=deleted,
             attempts=attempt,
             seconds=round(time.monotonic() - started, 3),

@@ -8,7 +8,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pymysql
@@ -174,10 +174,13 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def query_scalar_row(conn: pymysql.Connection, sql: str) -> tuple[Any, ...]:
+def query_scalar_row(
+    conn: pymysql.Connection, sql: str, params: Mapping[str, str]
+) -> tuple[Any, ...]:
+    """One row of ``sql`` (``pyformat`` style, see ``etl.params``) with ``params`` bound."""
     try:
         with conn.cursor(pymysql.cursors.Cursor) as cur:
-            cur.execute(sql)
+            cur.execute(sql, dict(params))
             row = cur.fetchone()
     except pymysql.err.MySQLError as e:
         raise SourceError(
@@ -187,12 +190,15 @@ def query_scalar_row(conn: pymysql.Connection, sql: str) -> tuple[Any, ...]:
     return tuple(row) if row else ()
 
 
-def open_stream(conn: pymysql.Connection, sql: str) -> tuple[Any, list[Column]]:
-    """Execute ``sql`` on an unbuffered cursor. Returns the cursor and the result's columns
-    as the server described them."""
+def open_stream(
+    conn: pymysql.Connection, sql: str, params: Mapping[str, str]
+) -> tuple[Any, list[Column]]:
+    """Execute ``sql`` (``pyformat`` style, see ``etl.params``) with ``params`` bound, on an
+    unbuffered cursor. Returns the cursor and the result's columns as the server described
+    them."""
     cur = conn.cursor(pymysql.cursors.SSCursor)
     try:
-        cur.execute(sql)
+        cur.execute(sql, dict(params))
     except pymysql.err.MySQLError as e:
         cur.close()
         raise SourceError("query failed: " + db_error_message(e, redact_literals=True)) from None

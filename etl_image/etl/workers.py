@@ -22,20 +22,24 @@ import os
 import select
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from etl.columns import Column
 from etl.config import Config
 from etl.errors import EXIT_INTERNAL, Cancelled, EtlError, Terminated
 from etl.extract import Range, extract
 from etl.log import Log
 from etl.pipeline import ExtractResult
+from etl.s3sink import OPEN_UPLOADS
 from etl.secret import DbSecret
 from etl.source import begin_read_only, close_quietly, connect, redact
 from etl.stop import StopRequest, signal_name, signals_blocked, unblock_signals
 
 #: seconds a worker gets to stop after a failure elsewhere (no signal) before SIGKILL
 CANCEL_GRACE = 10.0
+OnColumns = Callable[[list[Column]], None] | None
 
 
 class WorkerDied(EtlError):
@@ -53,9 +57,15 @@ class _Worker:
 
 
 def run_workers(
-    cfg: Config, secret: DbSecret, ranges: list[Range], log: Log, stop: StopRequest
+    cfg: Config,
+    secret: DbSecret,
+    ranges: list[Range],
+    log: Log,
+    stop: StopRequest,
+    on_columns: OnColumns = None,
 ) -> list[ExtractResult]:
-    """Extract every range in its own process; return the results in range order."""
+    """Extract every range in its own process; return the results in range order.
+    ``on_columns`` runs in each worker once its result's columns are known."""
     live: dict[int, _Worker] = {}
     results: dict[int, ExtractResult] = {}
     errors: list[EtlError] = []
@@ -63,7 +73,7 @@ def run_workers(
         for rng in ranges:
             if stop.requested:
                 break
-            w = _fork(cfg, secret, rng, len(ranges), log, stop)
+            w = _fork(cfg, secret, rng, len(ranges), log, stop, on_columns)
             live[w.fd] = w
             log.info("worker", worker=rng.index, pid=w.pid)
         _supervise(live, results, errors, log, stop)
@@ -81,7 +91,13 @@ def run_workers(
 
 
 def _fork(
-    cfg: Config, secret: DbSecret, rng: Range, count: int, log: Log, stop: StopRequest
+    cfg: Config,
+    secret: DbSecret,
+    rng: Range,
+    count: int,
+    log: Log,
+    stop: StopRequest,
+    on_columns: OnColumns,
 ) -> _Worker:
     parent = os.getpid()
     r, w = os.pipe()
@@ -93,7 +109,9 @@ def _fork(
             try:
                 os.close(r)
                 stop.close_wakeup()
-                code = _worker_main(cfg, secret, rng, count, parent, log.bind(worker=rng.index), w)
+                code = _worker_main(
+                    cfg, secret, rng, count, parent, log.bind(worker=rng.index), w, on_columns
+                )
             finally:
                 os._exit(code)
     os.close(w)
@@ -158,6 +176,8 @@ def _take_report(
         report = json.loads(w.report) if w.report else None
     except ValueError:
         report = None
+    for key, upload_id in (report or {}).get("open_uploads", []):
+        OPEN_UPLOADS.add(key, upload_id)  # the cleanup aborts them
     if report and report.get("status") == "ok":
         results[w.index] = ExtractResult.from_dict(report["result"])
         return
@@ -176,7 +196,14 @@ def _take_report(
 
 
 def _worker_main(
-    cfg: Config, secret: DbSecret, rng: Range, count: int, parent: int, log: Log, out_fd: int
+    cfg: Config,
+    secret: DbSecret,
+    rng: Range,
+    count: int,
+    parent: int,
+    log: Log,
+    out_fd: int,
+    on_columns: OnColumns,
 ) -> int:
     """Body of a worker process: its own signal handling, DB connection and S3 client."""
     stop = StopRequest(cfg.tuning.stop_seconds).install()
@@ -201,6 +228,7 @@ def _worker_main(
             part_numbers=itertools.count(rng.index, count),
             check=check,
             grace=lambda: stop.remaining(CANCEL_GRACE) * 0.8,
+            on_columns=on_columns,
         )
         report = {"status": "ok", "result": result.as_dict()}
     except EtlError as e:
@@ -219,6 +247,8 @@ def _worker_main(
         code = EXIT_INTERNAL
     finally:
         close_quietly(conn)
+    # Uploads this worker could not abort itself: the supervisor's cleanup aborts them by id.
+    report["open_uploads"] = OPEN_UPLOADS.snapshot()
     data = json.dumps(report).encode("utf-8")
     with contextlib.suppress(OSError):  # the supervisor is gone: nobody to tell
         while data:

@@ -2,11 +2,8 @@
 
 The operator's rendered container command (the RunTask override) is run as ``python -m etl`` with
 the task definition's environment (docs/contracts.md §3) against a private MariaDB with seeded
-tables and moto's Secrets Manager and S3; the extract lands under the site's prefix.
-
-The ETL's issue-13 version (``--param``, ``run=<run id>`` layout) is built in parallel in
-etl_image/: until it is merged, the incremental case is skipped and the full case expects the
-old ``<run id>/`` layout. ``ETL_BINDS_PARAMS`` says which ETL this checkout has.
+tables and moto's Secrets Manager and S3; the extract lands under the site's prefix, in
+``run=<run id>/``, and an incremental command's ``--param`` values are bound by the ETL.
 """
 
 from __future__ import annotations
@@ -45,22 +42,6 @@ INTERVAL = (
     pendulum.datetime(2030, 11, 1, 2, 15, tz="UTC"),
     pendulum.datetime(2030, 11, 2, 2, 15, tz="UTC"),
 )
-
-
-def _etl_binds_params() -> bool:
-    """Whether etl_image/ has the issue-13 ETL (``--param NAME=VALUE``, ``run=<run id>/``)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "etl", "--help"],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "etl_image")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return "--param" in proc.stdout
-
-
-ETL_BINDS_PARAMS = _etl_binds_params()
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +133,6 @@ def _run_etl(
     return s3
 
 
-def _run_folder(run_id: str) -> str:
-    return f"run={run_id}" if ETL_BINDS_PARAMS else run_id
-
-
 @pytest.mark.parametrize(
     ("site_name", "dag_id", "rows"),
     [("hq", "etl_hq__customers", CUSTOMERS), ("munich", "etl_munich", ADMISSIONS)],
@@ -178,7 +155,7 @@ def test_task_command_runs_the_etl_into_the_site_prefix(
     assert command == [*expected, "--run-id", RUN_ID]
     s3 = _run_etl(command, site, secret, moto, BUCKET)
 
-    prefix = f"{extract['keyPrefix']}/{_run_folder(RUN_ID)}/"
+    prefix = f"{extract['keyPrefix']}/run={RUN_ID}/"
     assert prefix.startswith(f"{site['lakePrefix']}/")
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{site['lakePrefix']}/")
     keys = sorted(obj["Key"] for obj in listed.get("Contents", []))
@@ -201,9 +178,6 @@ def test_task_command_runs_the_etl_into_the_site_prefix(
     assert (manifest["site"], manifest["run_id"], manifest["rows"]) == (site_name, RUN_ID, rows)
 
 
-@pytest.mark.skipif(
-    not ETL_BINDS_PARAMS, reason="etl_image/ has no --param yet (issue 13's ETL is not merged)"
-)
 def test_incremental_command_extracts_exactly_its_interval(
     database: tuple[MariaDB, dict[str, Any]],
     moto: MotoServer,

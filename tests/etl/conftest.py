@@ -3,6 +3,7 @@ helper that runs ``python -m etl`` as a process the way the container does."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -69,6 +70,7 @@ def db() -> Iterator[Db]:
                 )
             seed_hard_cases(conn)
             create_row_check(conn)
+            seed_orders(conn)
         yield Db(server)
 
 
@@ -138,6 +140,42 @@ def seed_hard_cases(conn: Any) -> None:
         cur.execute("SET SESSION time_zone = '+00:00'")  # TIMESTAMP literals are UTC instants
         cur.execute(HARD_DDL)
         cur.execute("INSERT INTO hard VALUES " + ", ".join(HARD_ROWS))
+
+
+# Incremental extracts: an order every 45 minutes from 2030-10-31 20:00 UTC, and one exactly on
+# each daily interval boundary (02:15, as hq's orders schedule "15 2 * * *").
+ORDERS_START = dt.datetime(2030, 10, 31, 20, 0)
+ORDER_TIMES = [ORDERS_START + dt.timedelta(minutes=45 * i) for i in range(120)] + [
+    dt.datetime(2030, 11, day, 2, 15) for day in (1, 2, 3)
+]
+# Values a spliced parameter would turn into SQL: quotes, backslashes, %, a :name.
+TRICKY = [
+    "O'Brien",
+    "x' OR '1'='1",
+    "100% \\' OR 1=1 -- ",
+    'say "hi" :interval_end; DROP TABLE orders',
+    "%(v)s %s %%",
+]
+
+
+def order_note(i: int) -> str | None:
+    """Order ``i``'s note: every tenth order has one of ``TRICKY``, in turn."""
+    return TRICKY[(i // 10) % len(TRICKY)] if i % 10 == 0 else None
+
+
+def seed_orders(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT NOT NULL,"
+            " total DECIMAL(10,2) NOT NULL, note VARCHAR(100) NULL, created_at DATETIME NOT NULL)"
+        )
+        cur.executemany(
+            "INSERT INTO orders VALUES (%s, %s, %s, %s, %s)",
+            [
+                (i, i % 7, f"{i * 1.5:.2f}", order_note(i), at)
+                for i, at in enumerate(ORDER_TIMES, start=1)
+            ],
+        )
 
 
 # A stored function that refuses one row and names its value in the error, as application

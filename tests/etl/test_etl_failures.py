@@ -161,7 +161,7 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
         run = run_etl([*cmd, "--run-id", "tls"], etl_env(moto, ETL_TLS_CA=str(server.tls.ca)))
         assert run.returncode == 0, run.stderr
         assert run.last("connect")["tls"] is True
-        assert read_run(s3, bucket, f"{PREFIX}/tls").rows == [[1, "tls"], [2, None]]
+        assert read_run(s3, bucket, f"{PREFIX}/run=tls").rows == [[1, "tls"], [2, None]]
 
         # The server's certificate is checked: an unknown CA is refused.
         run = run_etl([*cmd, "--run-id", "bad-ca"], etl_env(moto))
@@ -174,7 +174,7 @@ def test_tls_when_the_secret_asks(db: Db, moto: MotoServer) -> None:
     assert run.returncode == 3, run.stderr
     assert "SSL" in run.last("failed")["error"]
     assert DB_PASSWORD not in run.stderr
-    assert list_prefix(s3, bucket, f"{PREFIX}/r/") == ([], [])
+    assert list_prefix(s3, bucket, f"{PREFIX}/run=r/") == ([], [])
 
 
 # -- stop signals (ECS: SIGTERM, then SIGKILL 30 s later) -----------------------------------
@@ -336,20 +336,38 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
     came after the manifest) or stopped with nothing left under its prefix.
 
     Half the signals follow a log line (start-up, connect, plan, workers starting, query,
-    first part, extract just before the manifest) by a random few milliseconds, the other
-    half come at a random time within the length of a whole run. Seed: ETL_STRESS_SEED."""
+    first part, extract just before the manifest, the catalog's steps) by a random few
+    milliseconds, the other half come at a random time within the length of a whole run.
+    Parquet runs register their partition in a Glue database: a complete run has it, a
+    stopped one never does. Seed: ETL_STRESS_SEED."""
     seed = int(os.environ.get("ETL_STRESS_SEED", str(time.time_ns() % 1_000_000)))
     rnd = random.Random(seed)
     s3 = moto.client("s3", REGION)
+    glue = moto.client("glue", REGION)
     bucket = new_bucket(s3)
     secret = put_secret(moto, db.secret())
+    database = f"stress_{uuid.uuid4().hex[:8]}"
+    glue.create_database(DatabaseInput={"Name": database})
     query = f"SELECT * FROM big WHERE id <= {STRESS_ROWS}"
+
+    # Small files (Parquet rotates on its row groups) so that runs are mid-stream for a while.
+    small = {"ETL_PART_MAX_BYTES": str(128 * 1024), "ETL_ROW_GROUP_BYTES": str(512 * 1024)}
+
+    def env_for(parallel: str, fmt: str) -> dict[str, str]:
+        catalog = {"ETL_GLUE_DATABASE": database} if fmt == "parquet" else {}
+        return stop_env(moto, parallel, **small, **catalog)
+
+    def partition(table: str) -> list[str]:
+        try:
+            found = glue.get_partitions(DatabaseName=database, TableName=table)["Partitions"]
+        except glue.exceptions.EntityNotFoundException:
+            return []
+        return [p["Values"][0] for p in found]
+
     phases = {
         "1": ["start", "secret", "connect", "cleanup", "query", "part", "extract"],
         "2": ["start", "plan", "cleanup", "worker", "query", "part", "extract"],
     }
-    # Small files (Parquet rotates on its row groups) so that runs are mid-stream for a while.
-    small = {"ETL_PART_MAX_BYTES": str(128 * 1024), "ETL_ROW_GROUP_BYTES": str(512 * 1024)}
     formats = ("parquet", "csv.gz")
     outcomes: list[tuple[str, str, str, int, float]] = []
     with busy_loops(2):
@@ -357,26 +375,27 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
         for parallel in ("1", "2"):  # how long a whole run takes under this load
             for fmt in formats:
                 t = time.monotonic()
-                prefix = f"stress/full-{parallel}-{fmt}"
+                prefix = f"stress/full_{parallel}_{fmt[:3]}"
                 run = run_etl(
                     etl_args(secret, bucket, query, prefix, "--run-id", "r", "--format", fmt),
-                    stop_env(moto, parallel, **small),
+                    env_for(parallel, fmt),
                 )
                 assert run.returncode == 0, run.stderr
                 full[parallel, fmt] = time.monotonic() - t
-                assert read_run(s3, bucket, f"{prefix}/r").manifest["rows"] == STRESS_ROWS
+                assert read_run(s3, bucket, f"{prefix}/run=r").manifest["rows"] == STRESS_ROWS
 
         plan: list[tuple[str, str, str | None]] = []
         for n in range(STRESS_RUNS):
             parallel, fmt = "12"[n % 2], formats[n // 2 % 2]
             # The first four (both modes, both formats) right after the first part: mid-stream.
-            trigger = "part" if n < 4 else rnd.choice(phases[parallel]) if n % 4 < 2 else None
+            choices = phases[parallel] + (["catalog"] if fmt == "parquet" else [])
+            trigger = "part" if n < 4 else rnd.choice(choices) if n % 4 < 2 else None
             plan.append((parallel, fmt, trigger))
         for n, (parallel, fmt, trigger) in enumerate(plan):
-            prefix = f"stress/{n}"
+            prefix = f"stress/s{n}"
             etl = EtlProcess(
                 etl_args(secret, bucket, query, prefix, "--run-id", "r", "--format", fmt),
-                stop_env(moto, parallel, **small),
+                env_for(parallel, fmt),
             )
             if trigger:
                 with contextlib.suppress(AssertionError):  # it may end before: still checked
@@ -398,8 +417,9 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
             took = time.monotonic() - sent
             context = f"seed {seed}, run {n} (--parallel {parallel}, signal {what})"
             if run.returncode == 0:  # the signal came after the manifest: a complete run
-                out = read_run(s3, bucket, f"{prefix}/r")
+                out = read_run(s3, bucket, f"{prefix}/run=r")
                 assert out.manifest["rows"] == STRESS_ROWS, context
+                assert partition(f"s{n}") == (["r"] if fmt == "parquet" else []), context
                 kind = "completed"
             elif run.returncode == -signal.SIGTERM:
                 # Before Python ran a line of the ETL (interpreter start-up): nothing written.
@@ -409,6 +429,7 @@ def test_sigterm_at_random_moments_under_load(db: Db, moto: MotoServer) -> None:
             else:
                 try:
                     assert_stopped_clean(run, s3, bucket, prefix)
+                    assert partition(f"s{n}") == [], "a stopped run's partition is registered"
                 except AssertionError as e:
                     raise AssertionError(f"{context}: {e}") from None
                 cleaned = run.last("cleanup") if "cleanup" in run.phases() else {}

@@ -41,11 +41,11 @@ def test_manifest_is_written_after_every_part(
             etl_args(secret, bucket, query, PREFIX, "--run-id", fmt, "--format", fmt), env
         )
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/{fmt}")
+    out = read_run(s3, bucket, f"{PREFIX}/run={fmt}")
     parts = out.manifest["parts"]
     assert len(parts) >= 2
 
-    run_path = f"/{bucket}/{PREFIX}/{fmt}/"
+    run_path = f"/{bucket}/{PREFIX}/run={fmt}/"
     writes = [
         r for r in proxy.requests if r.method in ("PUT", "POST") and r.path.startswith(run_path)
     ]
@@ -116,4 +116,4 @@ def test_row_values_in_database_errors_stay_out_of_the_logs(
     assert "'?'" in failed["error"], failed  # ... with the value's place redacted
     assert "user300" not in run.stderr  # the row value, in no log line
     assert DB_PASSWORD not in run.stderr
-    assert list_prefix(s3, bucket, f"{PREFIX}/redact/") == ([], [])
+    assert list_prefix(s3, bucket, f"{PREFIX}/run=redact/") == ([], [])

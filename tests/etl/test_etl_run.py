@@ -89,7 +89,7 @@ def test_happy_path_round_trips_exactly(
     assert done["rows"] == CUSTOMERS
     assert done["rows_per_s"] > 0
 
-    out = read_run(s3, bucket, f"{PREFIX}/r1")
+    out = read_run(s3, bucket, f"{PREFIX}/run=r1")
     assert out.header == list(CUSTOMER_COLUMNS)
     expected = db_rows(db, query)
     rows = [typed(out.header, r) for r in out.rows] if fmt == "csv.gz" else out.rows
@@ -134,7 +134,7 @@ def test_text_values_are_the_servers_own(db: Db, moto: MotoServer, s3: Any, buck
         etl_env(moto),
     )
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/odd")
+    out = read_run(s3, bucket, f"{PREFIX}/run=odd")
     assert out.rows == [
         ["1", "00ff10", "", "2024-02-29", "-01:02:03.456"],
         ["2", None, None, None, None],
@@ -156,7 +156,7 @@ def test_empty_result_is_header_and_manifest(
         etl_env(moto),
     )
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/e")
+    out = read_run(s3, bucket, f"{PREFIX}/run=e")
     assert out.header == list(CUSTOMER_COLUMNS)
     assert out.rows == []
     assert out.manifest["rows"] == 0
@@ -178,7 +178,7 @@ def test_run_id_defaults_to_utc_date_and_env_config(
     assert run.returncode == 0, run.stderr
     day = run.last("start")["run_id"]
     assert dt.date.fromisoformat(day)
-    out = read_run(s3, bucket, f"{PREFIX}/{day}")
+    out = read_run(s3, bucket, f"{PREFIX}/run={day}")
     assert out.manifest["format"] == "parquet"  # the default
     assert out.rows == [[1], [2], [3]]
 
@@ -190,20 +190,20 @@ def test_rerun_with_same_run_id_replaces_output(
     env = etl_env(moto, ETL_PART_MAX_ROWS="100")
     first = run_etl(args(secret, bucket, "SELECT * FROM customers", "--run-id", "same"), env)
     assert first.returncode == 0, first.stderr
-    assert len(read_run(s3, bucket, f"{PREFIX}/same").manifest["parts"]) == 5
-    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/same/stray.txt", Body=b"old")
-    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/other/keep.txt", Body=b"keep")
+    assert len(read_run(s3, bucket, f"{PREFIX}/run=same").manifest["parts"]) == 5
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/run=same/stray.txt", Body=b"old")
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/run=other/keep.txt", Body=b"keep")
 
     second = run_etl(
         args(secret, bucket, "SELECT id, name FROM customers WHERE id <= 42", "--run-id", "same"),
         env,
     )
     assert second.returncode == 0, second.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/same")  # checks: only manifest + its parts remain
+    out = read_run(s3, bucket, f"{PREFIX}/run=same")  # checks: only manifest + its parts remain
     assert out.header == ["id", "name"]
     assert len(out.rows) == 42
     assert len(out.manifest["parts"]) == 1
-    assert list_prefix(s3, bucket, f"{PREFIX}/other/")[0] == [f"{PREFIX}/other/keep.txt"]
+    assert list_prefix(s3, bucket, f"{PREFIX}/run=other/")[0] == [f"{PREFIX}/run=other/keep.txt"]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv.gz"])
@@ -220,7 +220,7 @@ def test_part_files_rotate_by_size(
     query = "SELECT * FROM big WHERE id <= 100000 ORDER BY id"
     run = run_etl(args(secret, bucket, query, "--run-id", "rot", "--format", fmt), env)
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/rot")
+    out = read_run(s3, bucket, f"{PREFIX}/run=rot")
     parts = out.manifest["parts"]
     assert len(parts) >= 2
     assert all(p["bytes"] < 1.2 * 1024 * 1024 for p in parts), parts
@@ -248,7 +248,7 @@ def test_parallel_key_ranges_with_multipart(db: Db, moto: MotoServer, s3: Any, b
     )
     assert run.returncode == 0, run.stderr
     assert_clean_logs(run, DB_PASSWORD)
-    out = read_run(s3, bucket, f"{PREFIX}/par")
+    out = read_run(s3, bucket, f"{PREFIX}/run=par")
     assert out.manifest["parallel"] == 2
     assert len(out.manifest["parts"]) == 2
     ids = sorted(r[0] for r in out.rows)
@@ -362,7 +362,7 @@ def test_manifest_matches_its_schema(
         etl_env(moto, ETL_PARALLEL="2", ETL_SPLIT_COLUMN="id"),
     )
     assert run.returncode == 0, run.stderr
-    body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}/m/_manifest.json")["Body"].read()
+    body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}/run=m/_manifest.json")["Body"].read()
     m = json.loads(body)
     schema = json.loads((ROOT / "docs" / "extract-manifest.schema.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -403,7 +403,7 @@ def test_wire_reader_matches_pymysql_cursor(
             assert run.returncode == 0, run.stderr
             expect = "WireRows" if reader == "wire" else "FetchmanyRows"
             assert run.last("query")["reader"] == expect
-            outputs[reader, fmt] = read_run(s3, bucket, f"{PREFIX}/{reader}-{fmt}")
+            outputs[reader, fmt] = read_run(s3, bucket, f"{PREFIX}/run={reader}-{fmt}")
     csv_text = {
         r: b"".join(gzip.decompress(b) for b in outputs[r, "csv.gz"].bodies or [])
         for r in ("wire", "fetchmany")
@@ -420,7 +420,7 @@ def test_long_values_round_trip(db: Db, moto: MotoServer, s3: Any, bucket: str, 
         etl_env(moto),
     )
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/w")
+    out = read_run(s3, bucket, f"{PREFIX}/run=w")
     expected = db_rows(db, "SELECT id, t, b FROM wide ORDER BY id")
     if fmt == "csv.gz":
         got = [

@@ -110,3 +110,24 @@ def test_named_parameters_are_found_outside_quotes_and_comments(
     sql: str, parameters: tuple[str, ...]
 ) -> None:
     assert check_query(sql).parameters == parameters
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT * FROM t WHERE a = :a", "SELECT * FROM t WHERE a = %(a)s"),
+        # every other % is doubled: PyMySQL formats the whole statement with %
+        (
+            "SELECT a % 2, '50%' FROM t WHERE b LIKE '%:x%' AND c = :x OR d = :x;",
+            "SELECT a %% 2, '50%%' FROM t WHERE b LIKE '%%:x%%' AND c = %(x)s OR d = %(x)s",
+        ),
+        # comments go, and the positions still point at the placeholders
+        ("/* :no */ -- :no\n  SELECT :a, :b # :no\n", "SELECT %(a)s, %(b)s"),
+        ("SELECT 1", "SELECT 1"),
+    ],
+)
+def test_placeholders_can_be_rewritten(sql: str, expected: str) -> None:
+    checked = check_query(sql)
+    assert all(checked.sql[p.start : p.end] == f":{p.name}" for p in checked.placeholders)
+    rewritten = checked.with_placeholders(lambda n: f"%({n})s", lambda t: t.replace("%", "%%"))
+    assert rewritten == expected

@@ -38,7 +38,7 @@ EXPECTED: dict[str, tuple[str, str, str, list[Any]]] = {
     "fixed": ("BINARY(4)", "binary", "BLOB", [b"\0\0\0\0", b"\xff" * 4, None, b"true"]),
     "blb": ("LONGBLOB", "binary", "BLOB", [b"", b',"', None, None]),
     "flag": ("BIT(1)", "bool", "BOOLEAN", [True, False, None, True]),
-    "bits": ("BIT(12)", "uint64", "UBIGINT", [0xAAA, 0, None, 0xFFF]),
+    "bits": ("BIT(12)", "int64", "BIGINT", [0xAAA, 0, None, 0xFFF]),
     "doc": ("LONGTEXT", "string", "VARCHAR", ['{"a": [1, "x\\"y"]}', "[]", None, "null"]),
     "d65": ("DECIMAL(65,30)", "string", "VARCHAR", [D65_1, D65_2, None, D65_4]),
     "d38": (
@@ -58,11 +58,11 @@ EXPECTED: dict[str, tuple[str, str, str, list[Any]]] = {
         "DECIMAL(12,2)",
         [Decimal("-0.01"), Decimal("9999999999.99"), Decimal("0.00"), Decimal("0.10")],
     ),
-    "ubig": ("BIGINT UNSIGNED", "uint64", "UBIGINT", [2**64 - 1, 0, None, 2**63]),
+    "ubig": ("BIGINT UNSIGNED", "decimal128(20, 0)", "DECIMAL(20,0)", [2**64 - 1, 0, None, 2**63]),
     "sbig": ("BIGINT", "int64", "BIGINT", [-(2**63), 2**63 - 1, None, -1]),
     "tiny": ("TINYINT", "int8", "TINYINT", [-128, 127, None, 0]),
-    "utiny": ("TINYINT UNSIGNED", "uint8", "UTINYINT", [255, 0, None, 1]),
-    "umed": ("MEDIUMINT UNSIGNED", "uint32", "UINTEGER", [16777215, 0, None, 1]),
+    "utiny": ("TINYINT UNSIGNED", "int16", "SMALLINT", [255, 0, None, 1]),
+    "umed": ("MEDIUMINT UNSIGNED", "int32", "INTEGER", [16777215, 0, None, 1]),
     "f": ("FLOAT", "float", "FLOAT", [1.5, 0.0, None, -3.25]),
     "dbl": (
         "DOUBLE",
@@ -122,7 +122,7 @@ EXPECTED: dict[str, tuple[str, str, str, list[Any]]] = {
             dt.timedelta(milliseconds=1),
         ],
     ),
-    "y": ("YEAR", "uint16", "USMALLINT", [1901, 2155, None, 0]),
+    "y": ("YEAR", "int16", "SMALLINT", [1901, 2155, None, 0]),
     "e": (
         "ENUM",
         "dictionary<values=string, indices=int32, ordered=0>",
@@ -137,6 +137,39 @@ EXPECTED: dict[str, tuple[str, str, str, list[Any]]] = {
     ),
 }
 ZERO_DATES = {"d": 1, "dt0": 1, "dt3": 1, "dt6": 1, "ts": 1}
+# The Glue/Athena type of each column (etl_image/README.md, "Glue and Athena types").
+GLUE_TYPES = {
+    "id": "int",
+    "txt": "string",
+    "latin": "string",
+    "big_text": "string",
+    "bin": "binary",
+    "fixed": "binary",
+    "blb": "binary",
+    "flag": "boolean",
+    "bits": "bigint",
+    "doc": "string",
+    "d65": "string",  # exact text: Athena stops at 38 digits
+    "d38": "decimal(38,10)",
+    "d12": "decimal(12,2)",
+    "ubig": "decimal(20,0)",  # every BIGINT UNSIGNED, exactly
+    "sbig": "bigint",
+    "tiny": "tinyint",
+    "utiny": "smallint",
+    "umed": "int",
+    "f": "float",
+    "dbl": "double",
+    "d": "date",
+    "dt0": "timestamp",
+    "dt3": "timestamp",
+    "dt6": "timestamp",
+    "ts": "timestamp",
+    "t": "bigint",  # the count of milliseconds (duration[ms])
+    "y": "smallint",
+    "e": "string",
+    "s": "string",
+}
+assert list(GLUE_TYPES) == list(EXPECTED)
 
 
 def extract(db: Db, moto: MotoServer, s3: Any, bucket: str, run_id: str, *more: str) -> Any:
@@ -157,7 +190,7 @@ def download(s3: Any, bucket: str, key: str, path: Path) -> Path:
 def test_parquet_hard_cases_through_pyarrow(db: Db, moto: MotoServer, s3: Any, bucket: str) -> None:
     run = extract(db, moto, s3, bucket, "pa")
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/pa")  # also: schema == manifest arrow types
+    out = read_run(s3, bucket, f"{PREFIX}/run=pa")  # also: schema == manifest arrow types
     assert out.header == list(EXPECTED)
     table = out.table
     for name, (_source, arrow, _duck, values) in EXPECTED.items():
@@ -168,6 +201,7 @@ def test_parquet_hard_cases_through_pyarrow(db: Db, moto: MotoServer, s3: Any, b
     for name, (source, arrow, _duck, _values) in EXPECTED.items():
         entry = by_name[name]
         assert (entry["source_type"], entry["arrow_type"]) == (source, arrow), name
+        assert entry["glue_type"] == GLUE_TYPES[name], name
         assert entry.get("zero_dates_nulled") == ZERO_DATES.get(
             name, 0 if arrow.startswith(("date", "timestamp")) else None
         ), name
@@ -188,7 +222,7 @@ def test_parquet_hard_cases_through_duckdb(
 
     run = extract(db, moto, s3, bucket, "duck")
     assert run.returncode == 0, run.stderr
-    key = read_run(s3, bucket, f"{PREFIX}/duck").manifest["parts"][0]["key"]
+    key = read_run(s3, bucket, f"{PREFIX}/run=duck").manifest["parts"][0]["key"]
     path = download(s3, bucket, key, tmp_path / "part.parquet")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -220,7 +254,7 @@ def test_wide_decimals_as_decimal256_for_arrow_readers(
 ) -> None:
     run = extract(db, moto, s3, bucket, "d256", "--wide-decimals", "decimal256")
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/d256")
+    out = read_run(s3, bucket, f"{PREFIX}/run=d256")
     column = out.table.column("d65")
     assert str(column.type) == "decimal256(65, 30)"
     assert column.to_pylist() == [Decimal(D65_1), Decimal(D65_2), None, Decimal(D65_4)]
@@ -232,7 +266,7 @@ def test_zero_dates_can_fail_the_run(db: Db, moto: MotoServer, s3: Any, bucket: 
     failed = run.last("failed")
     assert failed["kind"] == "source"
     assert "'?'" in failed["error"] or "zero or impossible date" in failed["error"]
-    assert list_prefix(s3, bucket, f"{PREFIX}/zero/") == ([], [])
+    assert list_prefix(s3, bucket, f"{PREFIX}/run=zero/") == ([], [])
 
 
 def test_one_column_with_null_rows(db: Db, moto: MotoServer, s3: Any, bucket: str) -> None:
@@ -244,7 +278,7 @@ def test_one_column_with_null_rows(db: Db, moto: MotoServer, s3: Any, bucket: st
             etl_env(moto),
         )
         assert run.returncode == 0, run.stderr
-        out = read_run(s3, bucket, f"{PREFIX}/one-{fmt}")
+        out = read_run(s3, bucket, f"{PREFIX}/run=one-{fmt}")
         assert out.rows == [[v] for v in EXPECTED["txt"][3]], fmt
 
 
@@ -308,7 +342,7 @@ def test_csv_dialect_through_pyarrow_and_duckdb(
 
     run = extract(db, moto, s3, bucket, "csv", "--format", "csv.gz")
     assert run.returncode == 0, run.stderr
-    out = read_run(s3, bucket, f"{PREFIX}/csv")
+    out = read_run(s3, bucket, f"{PREFIX}/run=csv")
     expected = server_text()
     assert out.rows == expected  # the test's own parser of the dialect
     path = download(s3, bucket, out.manifest["parts"][0]["key"], tmp_path / "part.csv.gz")
