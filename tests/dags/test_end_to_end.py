@@ -14,7 +14,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -24,7 +23,7 @@ import pytest
 
 from tests.support.services import MariaDB, MotoServer, seed_customers
 
-from .conftest import ROOT, MakeFolder, load_dagbag, site_of
+from .conftest import MAIN_PYTHON, ROOT, MakeFolder, load_dagbag, site_of
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +120,9 @@ def _run_etl(
         "ETL_FORMAT": "csv.gz",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "etl", *command],
+        # The container's interpreter, not Airflow's: the image installs etl_image/requirements.txt
+        # (the main virtualenv has them too), and the ETL never runs inside a worker.
+        [str(MAIN_PYTHON), "-m", "etl", *command],
         env=env,
         cwd=ROOT,
         capture_output=True,
