@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from components.arns import KeyByAlias, secret_pattern
 from components.policy_documents import GlueDatabaseArns, task_role_policy
 from tests.etl.conftest import Db, EtlProcess, etl_args, etl_env, run_etl
 from tests.support.etl_output import read_run
@@ -81,12 +81,16 @@ def stack(db: Db) -> Iterator[Stack]:
         databases = [f"hybrid_test_{s}" for s in (SITE, OTHER)]
         for name in databases:
             glue.create_database(DatabaseInput={"Name": name})
+        # Built as components/site.py builds it: the secret by its name's ARN pattern, the lake
+        # key by alias (moto does not enforce KMS, so the key statement is not exercised here).
         policy = task_role_policy(
             site=SITE,
-            secret_arn=arn,
-            secret_key_arn=None,
+            secret_arn=secret_pattern(
+                region=REGION, account_id=ACCOUNT, name=f"hybrid/test/{SITE}/db"
+            ),
+            secret_key=None,
             lake_bucket_arn=f"arn:aws:s3:::{BUCKET}",
-            lake_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{uuid.uuid4()}",
+            lake_key=KeyByAlias(REGION, ACCOUNT, "alias/hybrid-test-lake"),
             log_group_arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/hybrid/test/{SITE}",
             glue=GlueDatabaseArns.of(region=REGION, account_id=ACCOUNT, database=databases[0]),
         )

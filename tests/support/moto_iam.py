@@ -15,6 +15,9 @@ from ``enforce()`` on). As it comes, it authorises:
   applies unconditionally), requests supply no condition keys, and an ``Allow`` whose condition
   fails *denies*. Added here: ``StringLike``, the ``s3:prefix`` key of bucket listings, a
   condition on an absent key fails, and a failed ``Allow`` merely does not allow.
+- Wildcards: ``*`` becomes ``.*`` and the rest of the pattern is used as a regular expression,
+  so ``?`` (one character, as in a secret's ``<name>-??????``) is a quantifier and ``.`` matches
+  anything. Added here: IAM's own matching, ``*`` and ``?`` only, everything else literal.
 - ``DeleteObjects``: ``s3:DeleteObject`` on the bucket ARN (so a grant on ``bucket/site/*``
   never matches); AWS checks each key. Added here: each key.
 
@@ -261,6 +264,10 @@ def patch_moto() -> None:
         if not permitted:
             self._raise_access_denied()
 
+    def match(pattern: str, string: str) -> re.Match[str] | None:
+        return _like(pattern).fullmatch(string)
+
+    ac.IAMPolicyStatement._match = staticmethod(match)  # type: ignore[method-assign,assignment]
     ac.IAMPolicyStatement._check_conditions = check_conditions  # type: ignore[method-assign]
     ac.IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
     ac.IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
