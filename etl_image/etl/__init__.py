@@ -4,4 +4,4 @@ gzip CSV) on S3.
 Run it as ``python -m etl --help``; see ``etl_image/README.md``.
 """
 
-__version__ = "1.2.0"
+__version__ = "1.2.1"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import sys
@@ -27,11 +28,17 @@ MMAP_THRESHOLD = 256 * 1024
 JEMALLOC_CONF = "dirty_decay_ms:1000,muzzy_decay_ms:0"
 
 
+@functools.cache
 def _libc() -> Any:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
+    """glibc, loaded once. By its soname first: ``ctypes.util.find_library`` runs
+    ``ldconfig -p`` in a child process, and a fork of the whole ETL after start-up (for each
+    ``trim``) costs time and shows as a doubled RSS to whoever samples the process tree."""
+    for name in ("libc.so.6", None):
+        try:
+            return ctypes.CDLL(name or ctypes.util.find_library("c"))
+        except (OSError, TypeError):  # TypeError: find_library found nothing
+            continue
+    return None
 
 
 def tune_allocators(arenas: int = 2) -> None:

@@ -228,31 +228,36 @@ class WireRows:
         payloads: list[int] = []  # relative to begin
         append = payloads.append
         count = 0
-        while count < max_rows and pos - begin < _BATCH_BYTES:
-            avail = len(buf) - pos
-            if avail >= 4:
+        # The loop runs once per row: the buffer's end, the batch's byte limit and the payload
+        # offset's shift are kept in locals, and only 0xFE/0xFF rows take the slow checks.
+        end, limit, shift = len(buf), pos + _BATCH_BYTES, 4 - begin
+        while count < max_rows and pos < limit:
+            if end - pos >= 4:
                 plen = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-                if avail >= 4 + plen:
-                    first = buf[pos + 4]
-                    if first == 0xFE and plen < 9:  # EOF: end of the result set
-                        self._finish()
-                        pos += 4 + plen
-                        break
-                    if first == 0xFF and plen != _MAX_PACKET:
-                        self.buf, self.pos = buf, pos + 4 + plen
-                        raise self._error_packet(buf[pos + 4 : pos + 4 + plen])
-                    if plen == _MAX_PACKET:  # a long row: the slow path takes it
-                        if count:
+                after = pos + 4 + plen
+                if after <= end:
+                    if buf[pos + 4] >= 0xFE or plen == _MAX_PACKET:
+                        first = buf[pos + 4]
+                        if first == 0xFE and plen < 9:  # EOF: end of the result set
+                            self._finish()
+                            pos = after
                             break
-                        self.buf, self.pos = buf, pos
-                        return self.next_batch(1)
-                    append(pos - begin + 4)
-                    pos += 4 + plen
+                        if first == 0xFF and plen != _MAX_PACKET:
+                            self.buf, self.pos = buf, after
+                            raise self._error_packet(buf[pos + 4 : after])
+                        if plen == _MAX_PACKET:  # a long row: the slow path takes it
+                            if count:
+                                break
+                            self.buf, self.pos = buf, pos
+                            return self.next_batch(1)
+                    append(pos + shift)
+                    pos = after
                     count += 1
                     continue
             self.pos = begin  # keep the batch so far, read more
             self._fill()
             buf, pos, begin = self.buf, pos - begin, 0
+            end, limit, shift = len(buf), _BATCH_BYTES, 4
         self.buf, self.pos = buf, pos
         self.rows += count
         if not count:
