@@ -30,15 +30,18 @@ JEMALLOC_CONF = "dirty_decay_ms:1000,muzzy_decay_ms:0"
 
 @functools.cache
 def _libc() -> Any:
-    """glibc, loaded once. By its soname first: ``ctypes.util.find_library`` runs
+    """glibc, loaded once, by its soname first: ``ctypes.util.find_library`` runs
     ``ldconfig -p`` in a child process, and a fork of the whole ETL after start-up (for each
     ``trim``) costs time and shows as a doubled RSS to whoever samples the process tree."""
-    for name in ("libc.so.6", None):
-        try:
-            return ctypes.CDLL(name or ctypes.util.find_library("c"))
-        except (OSError, TypeError):  # TypeError: find_library found nothing
-            continue
-    return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        pass
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
 
 
 def tune_allocators(arenas: int = 2) -> None:
