@@ -471,34 +471,31 @@ class Evaluation:
         text = getattr(source, "text", None)
         return text if isinstance(text, str) else None
 
-    @cached_property
-    def manifests(self) -> list[tuple[StackResource, Any]]:
-        """Every object named like the sites manifest, with its parsed content
-        (a dict, `Unknown`, or None when it cannot be read or parsed)."""
+    def documents_named(
+        self, basename: str, *, dicts_only: bool
+    ) -> list[tuple[StackResource, Any]]:
+        """Every object named `basename`, with its parsed JSON content: `Unknown` at preview, or
+        None when it cannot be read or parsed (or, with `dicts_only`, is not an object)."""
         found: list[tuple[StackResource, Any]] = []
-        for obj, named in self.objects_named(MANIFEST_KEY):
+        for obj, named in self.objects_named(basename):
             if named is None:
                 continue
             content = self.content_of(obj)
             if isinstance(content, Unknown):
                 found.append((obj, content))
-            else:
-                parsed = json_document(content) if content is not None else None
-                found.append((obj, parsed if isinstance(parsed, dict) else None))
+                continue
+            parsed = json_document(content) if content is not None else None
+            found.append((obj, None if dicts_only and not isinstance(parsed, dict) else parsed))
         return found
 
     @cached_property
+    def manifests(self) -> list[tuple[StackResource, Any]]:
+        """Every object named like the sites manifest (decoys included)."""
+        return self.documents_named(MANIFEST_KEY, dicts_only=True)
+
+    @cached_property
     def network_objects(self) -> list[tuple[StackResource, Any]]:
-        found: list[tuple[StackResource, Any]] = []
-        for obj, named in self.objects_named(NETWORK_KEY):
-            if named is None:
-                continue
-            content = self.content_of(obj)
-            if isinstance(content, Unknown):
-                found.append((obj, content))
-            else:
-                found.append((obj, json_document(content) if content is not None else None))
-        return found
+        return self.documents_named(NETWORK_KEY, dicts_only=False)
 
     # --- IAM ------------------------------------------------------------------------------
 
