@@ -290,7 +290,7 @@ def key_info(ev: Evaluation, key: StackResource) -> KeyInfo:
     rotation = key.get("enableKeyRotation")
     arn = key.get("arn")
     region = key.region
-    account = next(iter(sorted(ev.own_accounts)), None)
+    account = ev.home_account
     return KeyInfo(
         urn=key.urn,
         name=aliases[0] if aliases else key.name,
@@ -393,7 +393,7 @@ def _lake_location(
 
 def _secret_locations(ev: Evaluation, site: str, allowed: Sequence[str]) -> list[DataLocation]:
     locations = []
-    account = next(iter(sorted(ev.own_accounts)), None)
+    account = ev.home_account
     for artefact in ev.artefacts_of(site, SECRET):
         secret = artefact.resource
         name = secret.get("name")

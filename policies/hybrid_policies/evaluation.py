@@ -437,6 +437,12 @@ class Evaluation:
         return frozenset(accounts)
 
     @cached_property
+    def home_account(self) -> str | None:
+        """The account an ARN the provider has not computed yet is built in (the lowest of
+        `own_accounts`, so every rule and report builds the same one)."""
+        return min(self.own_accounts, default=None)
+
+    @cached_property
     def lake_buckets(self) -> list[StackResource]:
         return [b for b in self.of_type(BUCKET) if b.tags.get("purpose") == LAKE_PURPOSE]
 

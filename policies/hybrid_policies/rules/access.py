@@ -102,17 +102,12 @@ def _arn_parts(resource: StackResource) -> tuple[str, str] | None:
     return None
 
 
-def _account(ev: Evaluation) -> str | None:
-    accounts = sorted(ev.own_accounts)
-    return accounts[0] if accounts else None
-
-
 def task_definition_arn(ev: Evaluation, td: StackResource) -> str | None:
     """The ARN RunTask names for a task definition (a revision of its family)."""
     arn = td.get("arn")
     if isinstance(arn, str):
         return arn
-    family, region, account = td.get("family"), td.region, _account(ev)
+    family, region, account = td.get("family"), td.region, ev.home_account
     if isinstance(family, str) and isinstance(region, str) and account:
         return f"arn:aws:ecs:{region}:{account}:task-definition/{family}:1"
     return None
@@ -122,7 +117,7 @@ def cluster_arn(ev: Evaluation, cluster: StackResource) -> str | None:
     arn = cluster.get("arn")
     if isinstance(arn, str):
         return arn
-    name, region, account = cluster.get("name"), cluster.region, _account(ev)
+    name, region, account = cluster.get("name"), cluster.region, ev.home_account
     if isinstance(name, str) and isinstance(region, str) and account:
         return f"arn:aws:ecs:{region}:{account}:cluster/{name}"
     return None
@@ -297,7 +292,7 @@ def _probe_arn(ev: Evaluation, resource: StackResource) -> str | None:
     arn = resource.get("arn")
     if isinstance(arn, str):
         return arn
-    region, account = resource.region, _account(ev)
+    region, account = resource.region, ev.home_account
     if resource.type == BUCKET:
         name = resource.get("bucket")
         prefix = resource.get("bucketPrefix")

@@ -349,9 +349,9 @@ def _s3_writes(statement: Any) -> list[str]:
 def _repository_url(ev: Evaluation, repository: StackResource) -> Any:
     """ECR's URL, or the one AWS will give it: <account>.dkr.ecr.<region>.amazonaws.com/<name>."""
     url = repository.get("repositoryUrl")
-    name, region, accounts = repository.get("name"), repository.region, sorted(ev.own_accounts)
-    if is_unknown(url) and isinstance(name, str) and isinstance(region, str) and accounts:
-        return f"{accounts[0]}.dkr.ecr.{region}.amazonaws.com/{name}"
+    name, region, account = repository.get("name"), repository.region, ev.home_account
+    if is_unknown(url) and isinstance(name, str) and isinstance(region, str) and account:
+        return f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"
     return url
 
 
